@@ -1,0 +1,15 @@
+"""The whole detector of a Table 3 row: ResNet-50-vd -> variant encoder -> RT-DETR decoder."""
+
+from torch import Tensor, nn
+
+
+class Detector(nn.Module):
+    def __init__(self, backbone: nn.Module, encoder: nn.Module, decoder: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        feats = self.backbone(images)  # [B, 512|1024|2048, H/8|16|32, W/8|16|32]
+        return self.decoder(self.encoder(feats))  # logits [B, Q, 80], boxes [B, Q, 4]
