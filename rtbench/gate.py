@@ -1,0 +1,352 @@
+"""CI regression gate: compare two results documents (results.json) variant by variant.
+
+Latency is compared after normalization: every latency sample of a run is divided by the median
+of that run's calibration workload (rtbench.measure.calibration), so a machine that is uniformly
+slower today passes, while a change that slows the models but not the calibration is flagged.
+A variant is "slower" only when the normalized median grew by more than `threshold` AND a
+one-sided Mann-Whitney test says current samples tend to be larger (p < alpha): the threshold
+guards against the drift normalization does not remove, the test against a lucky pair of medians.
+Params and GMACs must match exactly; growth fails unless allowed.
+
+This module holds logic only; the CLI turns a failed report into exit code 1.
+"""
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import median
+
+from rich.table import Table
+from rich.text import Text
+
+from rtbench.measure.stats import mann_whitney
+
+SCHEMA = "rtbench.results/1"
+
+# Config fields that change what is measured; runs differing in any of them are not comparable.
+COMPARED_CONFIG = ("scope", "device", "dtype", "size", "batch", "deploy")
+# Config fields that may differ but make the comparison weaker: reported as warnings.
+WARNED_CONFIG = ("threads",)
+
+# Measured on the 2-core dev machine, 5 quiet runs of interleaved rounds (30 samples each):
+# the calibration-normalized median of a conv and an attention workload moved over a range of
+# 9% and 8% between runs. 15% leaves a margin above that; 10% would fail clean runs now and then.
+DEFAULT_THRESHOLD = 0.15
+# One-sided, per variant: with 6 variants the chance of a false "slower" from noise alone stays
+# under 6%, and the threshold must also be crossed. 30 vs 30 fully separated samples give
+# p ~ 1e-11, so a real regression is never short of evidence; with 5 per side only full
+# separation gets under 0.01 (p = 0.006), and with 4 or fewer nothing does.
+DEFAULT_ALPHA = 0.01
+# On the same machine, runs contended by other jobs had calibration medians 5-6x the quiet
+# ones, and normalized latencies 25-45% below the quiet ones (the short calibration ops suffer
+# more than the models): past this ratio between the runs' calibration medians, warn.
+CALIBRATION_RATIO_WARN = 1.5
+# Below this many samples per side the normal approximation in mann_whitney is rough.
+MIN_SAMPLES_FOR_P = 8
+
+
+class GateError(Exception):
+    """Input the gate cannot compare; the message is one line meant for the user."""
+
+
+@dataclass
+class GateRow:
+    variant: str
+    baseline_norm: float | None  # variant median / calibration median, baseline run
+    current_norm: float | None  # same, current run
+    change: float | None  # current_norm / baseline_norm - 1
+    p_value: float | None  # one-sided Mann-Whitney, in the direction of `change`
+    verdict: str  # slower | faster | same | grew | error | missing | new
+    params_change: int | None  # current - baseline; None when not comparable
+    gmacs_change: float | None  # current - baseline, 0.0 within rel. 1e-9
+    note: str = ""
+    failed: bool = False
+
+
+@dataclass
+class GateReport:
+    rows: list[GateRow]
+    failed: bool
+    threshold: float = DEFAULT_THRESHOLD
+    alpha: float = DEFAULT_ALPHA
+    warnings: list[str] = field(default_factory=list)  # non-fatal differences, e.g. thread count
+
+
+def load_results(path: str | Path) -> dict:
+    """Read and check a results.json; GateError with one line for anything unusable."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GateError(f"{path}: no such results file") from None
+    except OSError as e:
+        raise GateError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise GateError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    _validate(doc, str(path))
+    return doc
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _validate(doc: object, label: str) -> None:
+    if not isinstance(doc, dict):
+        raise GateError(f"{label}: not a results document (expected a JSON object)")
+    if doc.get("schema") != SCHEMA:
+        raise GateError(f"{label}: schema is {doc.get('schema')!r}, expected {SCHEMA!r}")
+    config = doc.get("config")
+    if not isinstance(config, dict):
+        raise GateError(f"{label}: missing 'config'")
+    for key in COMPARED_CONFIG:
+        if key not in config:
+            raise GateError(f"{label}: config lacks {key!r}")
+    cal = doc.get("calibration")
+    if not isinstance(cal, dict) or "name" not in cal:
+        raise GateError(f"{label}: missing 'calibration' or its 'name'")
+    if not _is_number(cal.get("median_ms")) or cal["median_ms"] <= 0:
+        raise GateError(f"{label}: calibration median_ms must be a positive number")
+    rows = doc.get("rows")
+    if not isinstance(rows, list):
+        raise GateError(f"{label}: missing 'rows' list")
+    seen: set[str] = set()
+    for i, row in enumerate(rows):
+        where = f"{label}: row {i}"
+        if not isinstance(row, dict) or not isinstance(row.get("variant"), str):
+            raise GateError(f"{where} has no 'variant'")
+        where = f"{label}: row {i} (variant {row['variant']!r})"
+        if row["variant"] in seen:
+            raise GateError(f"{where} appears twice")
+        seen.add(row["variant"])
+        if row.get("status") not in ("ok", "error"):
+            raise GateError(f"{where}: status must be 'ok' or 'error'")
+        if row["status"] == "error":
+            continue
+        if not isinstance(row.get("params"), int) or not _is_number(row.get("gmacs")):
+            raise GateError(f"{where}: needs integer 'params' and numeric 'gmacs'")
+        samples = row.get("latency_samples_ms")
+        if not isinstance(samples, list) or not samples or not all(map(_is_number, samples)):
+            raise GateError(f"{where}: 'latency_samples_ms' must be a non-empty list of numbers")
+
+
+def _check_comparable(baseline: dict, current: dict) -> list[str]:
+    """Raise GateError if the runs measure different things; return warnings for lesser gaps."""
+    for key in COMPARED_CONFIG:
+        b, c = baseline["config"][key], current["config"][key]
+        if b != c:
+            raise GateError(f"config {key} differs (baseline {b!r}, current {c!r}): not comparable")
+    b_cal, c_cal = baseline["calibration"]["name"], current["calibration"]["name"]
+    if b_cal != c_cal:
+        raise GateError(
+            f"calibration differs (baseline {b_cal!r}, current {c_cal!r}): rerun the baseline"
+        )
+    warnings = []
+    b_ms, c_ms = baseline["calibration"]["median_ms"], current["calibration"]["median_ms"]
+    if max(b_ms, c_ms) / min(b_ms, c_ms) > CALIBRATION_RATIO_WARN:
+        warnings.append(
+            f"calibration median {b_ms:.3g} ms in baseline, {c_ms:.3g} ms in current: a different"
+            " or busy machine; contention skews normalized latencies by tens of percent"
+        )
+    for key in WARNED_CONFIG:
+        b, c = baseline["config"].get(key), current["config"].get(key)
+        if b != c:
+            warnings.append(f"config {key} differs (baseline {b!r}, current {c!r})")
+    return warnings
+
+
+def _normalized(doc: dict, row: dict) -> list[float]:
+    cal_ms = doc["calibration"]["median_ms"]
+    return [s / cal_ms for s in row["latency_samples_ms"]]
+
+
+def _latency_verdict(
+    base: list[float], cur: list[float], threshold: float, alpha: float
+) -> tuple[float, float, float, float, str]:
+    b_med, c_med = median(base), median(cur)
+    change = c_med / b_med - 1.0
+    # Test in the direction the medians moved; "greater" = current tends to be larger.
+    _, p = mann_whitney(base, cur, "greater" if change >= 0 else "less")
+    verdict = "same"
+    if p < alpha:
+        # Symmetric in ratio: 1.1x faster is flagged exactly like 1.1x slower.
+        if change > threshold:
+            verdict = "slower"
+        elif b_med / c_med - 1.0 > threshold:
+            verdict = "faster"
+    return b_med, c_med, change, p, verdict
+
+
+def _compare_ok_rows(
+    variant: str,
+    b_doc: dict,
+    b_row: dict,
+    c_doc: dict,
+    c_row: dict,
+    threshold: float,
+    alpha: float,
+    allow_growth: bool,
+) -> GateRow:
+    base, cur = _normalized(b_doc, b_row), _normalized(c_doc, c_row)
+    b_med, c_med, change, p, verdict = _latency_verdict(base, cur, threshold, alpha)
+    notes = []
+    if min(len(base), len(cur)) < MIN_SAMPLES_FOR_P:
+        notes.append(f"only {min(len(base), len(cur))} samples: p is approximate")
+
+    params_change = c_row["params"] - b_row["params"]
+    gmacs_change = c_row["gmacs"] - b_row["gmacs"]
+    if math.isclose(c_row["gmacs"], b_row["gmacs"], rel_tol=1e-9):
+        gmacs_change = 0.0
+    grew = params_change > 0 or gmacs_change > 0
+    if params_change:
+        notes.append(f"params {params_change:+,}")
+    if gmacs_change:
+        notes.append(f"GMACs {gmacs_change:+.4g}")
+    if grew:
+        notes.append("growth allowed" if allow_growth else "growth not allowed")
+
+    failed = verdict == "slower" or (grew and not allow_growth)
+    if grew and not allow_growth and verdict != "slower":
+        # Keep the latency outcome readable when the row fails for its size.
+        notes.append(f"latency {verdict} ({change:+.1%})")
+        verdict = "grew"
+    return GateRow(
+        variant=variant,
+        baseline_norm=b_med,
+        current_norm=c_med,
+        change=change,
+        p_value=p,
+        verdict=verdict,
+        params_change=params_change,
+        gmacs_change=gmacs_change,
+        note="; ".join(notes),
+        failed=failed,
+    )
+
+
+def compare(
+    baseline: dict,
+    current: dict,
+    threshold: float = DEFAULT_THRESHOLD,
+    alpha: float = DEFAULT_ALPHA,
+    allow_growth: bool = False,
+) -> GateReport:
+    """Compare current against baseline; the report fails on any slower, grown, errored or
+    missing variant. Variants only in current are listed as "new" and never fail."""
+    _validate(baseline, "baseline")
+    _validate(current, "current")
+    warnings = _check_comparable(baseline, current)
+    b_rows = {r["variant"]: r for r in baseline["rows"]}
+    c_rows = {r["variant"]: r for r in current["rows"]}
+    if not b_rows.keys() & c_rows.keys():
+        raise GateError("baseline and current have no variant in common")
+
+    rows = []
+    for variant, b in b_rows.items():
+        c = c_rows.get(variant)
+        if c is None:
+            rows.append(_row(variant, "missing", failed=True, note="not in the current run"))
+        elif b["status"] == "ok" and c["status"] == "ok":
+            rows.append(
+                _compare_ok_rows(variant, baseline, b, current, c, threshold, alpha, allow_growth)
+            )
+        elif c["status"] == "error":
+            # Already broken in the baseline: nothing regressed, but keep it visible.
+            was_ok = b["status"] == "ok"
+            note = f"{'' if was_ok else 'also in baseline: '}{c.get('error') or 'no message'}"
+            rows.append(_row(variant, "error", failed=was_ok, note=note))
+        else:  # baseline errored, current ok: no reference to hold it against
+            rows.append(
+                _row(
+                    variant,
+                    "new",
+                    current_norm=_norm_median(current, c),
+                    note="errored in baseline",
+                )
+            )
+    for variant, c in c_rows.items():
+        if variant not in b_rows:
+            norm = _norm_median(current, c) if c["status"] == "ok" else None
+            note = "" if c["status"] == "ok" else f"error: {c.get('error') or 'no message'}"
+            rows.append(_row(variant, "new", current_norm=norm, note=note))
+    return GateReport(
+        rows=rows,
+        failed=any(r.failed for r in rows),
+        threshold=threshold,
+        alpha=alpha,
+        warnings=warnings,
+    )
+
+
+def _norm_median(doc: dict, row: dict) -> float:
+    return median(_normalized(doc, row))
+
+
+def _row(
+    variant: str,
+    verdict: str,
+    *,
+    failed: bool = False,
+    current_norm: float | None = None,
+    note: str = "",
+) -> GateRow:
+    return GateRow(variant, None, current_norm, None, None, verdict, None, None, note, failed)
+
+
+_VERDICT_STYLE = {
+    "slower": "bold red",
+    "grew": "bold red",
+    "missing": "bold red",
+    "faster": "green",
+    "new": "cyan",
+    "same": "",
+}
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    if x is None:
+        return "-"
+    return "0" if x == 0 and "+" in spec else format(x, spec)  # no "+0" for "unchanged"
+
+
+def _fmt_p(p: float | None) -> str:
+    if p is None:
+        return "-"
+    return "<1e-4" if p < 1e-4 else f"{p:.2g}"
+
+
+def render(report: GateReport) -> Table:
+    """The report as a rich table; latencies in units of the calibration median (x calib)."""
+    table = Table(
+        title=f"regression gate: threshold {report.threshold:.0%}, alpha {report.alpha:g}",
+        caption="latency normalized by the calibration workload of the same run",
+    )
+    table.add_column("variant")
+    table.add_column("baseline (x calib)", justify="right")
+    table.add_column("current (x calib)", justify="right")
+    table.add_column("change (%)", justify="right")
+    table.add_column("p", justify="right")
+    table.add_column("params Δ", justify="right")
+    table.add_column("GMACs Δ", justify="right")
+    table.add_column("verdict")
+    table.add_column("note")
+    for r in report.rows:
+        style = _VERDICT_STYLE.get(r.verdict, "")
+        if r.verdict == "error":
+            style = "bold red" if r.failed else "yellow"
+        size_style = "red" if (r.params_change or 0) > 0 or (r.gmacs_change or 0) > 0 else ""
+        table.add_row(
+            r.variant,
+            _fmt(r.baseline_norm, ".3f"),
+            _fmt(r.current_norm, ".3f"),
+            _fmt(None if r.change is None else 100 * r.change, "+.1f"),
+            _fmt_p(r.p_value),
+            Text(_fmt(r.params_change, "+,"), style=size_style),
+            Text(_fmt(r.gmacs_change, "+.4g"), style=size_style),
+            Text(r.verdict, style=style),
+            r.note,
+        )
+    return table

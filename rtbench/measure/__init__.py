@@ -1,0 +1,1 @@
+"""Measurement: params, FLOPs (fvcore, cross-checked), latency, memory, environment."""

@@ -1,0 +1,38 @@
+"""Peak memory of one forward call.
+
+CUDA: max allocated bytes above what was allocated before the call. CPU: growth of the process's
+peak resident set (VmHWM) over its resident set before the call; Linux lets us reset the peak
+(`/proc/self/clear_refs`, value 5), elsewhere we report None rather than a stale high-water mark.
+"""
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+_STATUS = Path("/proc/self/status")
+
+
+def peak_memory_bytes(fn: Callable[[], object], device: torch.device) -> int | None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - before
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        before = _status_kib("VmRSS")
+        fn()
+        return max(0, _status_kib("VmHWM") - before) * 1024
+    except OSError:
+        return None
+
+
+def _status_kib(field: str) -> int:
+    match = re.search(rf"^{field}:\s+(\d+) kB", _STATUS.read_text(), re.MULTILINE)
+    if match is None:
+        raise OSError(f"{field} not in {_STATUS}")
+    return int(match.group(1))

@@ -1,0 +1,127 @@
+"""Latency: a precise clock per device, settled warm-up, adaptive sample counts, and interleaved
+rounds so that the drift of a shared machine hits every workload alike.
+
+CPU: time.perf_counter_ns around each call. CUDA: events recorded on the stream around each call,
+after a synchronize so that no earlier work leaks in; cuDNN autotuning happens in the warm-up.
+"""
+
+import gc
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from rtbench.measure.stats import settled
+
+
+@dataclass(frozen=True)
+class TimingPlan:
+    warmup: int = 3  # untimed calls per workload before warm-up may stop
+    iters: int | None = None  # fixed samples per workload; None fills min_time_s instead
+    min_time_s: float = 2.0  # adaptive: seconds of samples per workload
+    min_iters: int = 5  # floor: a median needs a few samples even for a slow model
+    max_iters: int = 500  # ceiling: a fast model must not run for ever
+    max_warmup_s: float | None = None  # stop warming up even if unsettled; None: min_time_s
+    settle_window: int = 2  # warm-up has settled when two windows' medians agree...
+    settle_tolerance: float = 0.05  # ...within this fraction
+
+
+def make_clock(device: torch.device) -> Callable[[Callable[[], object]], float]:
+    """A function that calls `fn` once and returns its latency in milliseconds."""
+    if device.type == "cuda":
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+
+        def cuda_clock(fn: Callable[[], object]) -> float:
+            torch.cuda.synchronize(device)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            return start.elapsed_time(end)
+
+        return cuda_clock
+
+    def cpu_clock(fn: Callable[[], object]) -> float:
+        t0 = time.perf_counter_ns()
+        fn()
+        return (time.perf_counter_ns() - t0) / 1e6
+
+    return cpu_clock
+
+
+def warm_up(fn: Callable[[], object], clock, plan: TimingPlan) -> list[float]:
+    """Untimed-in-the-results calls until timings settle; returns the warm-up latencies."""
+    seen: list[float] = []
+    budget = plan.min_time_s if plan.max_warmup_s is None else plan.max_warmup_s
+    deadline = time.perf_counter() + budget
+    while True:
+        seen.append(clock(fn))
+        enough = len(seen) >= max(plan.warmup, 2 * plan.settle_window)
+        if len(seen) >= plan.warmup and time.perf_counter() > deadline:
+            return seen
+        if enough and settled(seen, plan.settle_window, plan.settle_tolerance):
+            return seen
+
+
+def sample_count(estimate_ms: float, plan: TimingPlan) -> int:
+    if plan.iters is not None:
+        return plan.iters
+    wanted = math.ceil(plan.min_time_s * 1000 / max(estimate_ms, 1e-6))
+    return max(plan.min_iters, min(plan.max_iters, wanted))
+
+
+@dataclass
+class Timed:
+    samples_ms: list[float]
+    warmup_ms: list[float]
+    error: str | None = None
+
+
+def measure_interleaved(
+    workloads: dict[str, Callable[[], object]],
+    device: torch.device,
+    plan: TimingPlan,
+    on_sample: Callable[[str], None] = lambda name: None,
+    describe_error: Callable[[BaseException], str] = str,
+) -> dict[str, Timed]:
+    """Time every workload in interleaved rounds (A B C ... A B C ...).
+
+    Each workload's samples are spread evenly over the rounds, so a fast workload that needs more
+    samples than a slow one still sees the whole run's drift. A workload that raises is recorded
+    with its error and dropped; the others go on.
+    """
+    clock = make_clock(device)
+    results: dict[str, Timed] = {}
+    wanted: dict[str, int] = {}
+    for name, fn in workloads.items():
+        try:
+            warm = warm_up(fn, clock, plan)
+        except Exception as err:  # noqa: BLE001 - recorded in the row, the table goes on
+            results[name] = Timed([], [], describe_error(err))
+            continue
+        results[name] = Timed([], warm)
+        wanted[name] = sample_count(statistics.median(warm[-plan.settle_window :]), plan)
+    rounds = max(wanted.values(), default=0)
+    gc.collect()
+    gc.disable()  # a collection inside a timed call would land on one unlucky workload
+    try:
+        for r in range(rounds):
+            for name, n in wanted.items():
+                timed = results[name]
+                if timed.error is not None:
+                    continue
+                due = (r + 1) * n // rounds - r * n // rounds  # Bresenham spread
+                for _ in range(due):
+                    try:
+                        timed.samples_ms.append(clock(workloads[name]))
+                    except Exception as err:  # noqa: BLE001
+                        timed.error = describe_error(err)
+                        break
+                    on_sample(name)
+    finally:
+        gc.enable()
+    return results

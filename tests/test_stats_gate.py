@@ -1,0 +1,340 @@
+"""Statistics (rtbench.measure.stats), calibration workloads and the regression gate (rtbench.gate).
+
+Gate tests use synthetic results documents with seeded lognormal noise, so they are fast and
+deterministic; scipy, where installed, cross-checks the rank test.
+"""
+
+import json
+import math
+import random
+import statistics
+
+import pytest
+import torch
+
+from rtbench.gate import GateError, compare, load_results, render
+from rtbench.measure.calibration import (
+    CALIBRATION_NAME,
+    calibration_workload,
+    measure_peak_gflops,
+)
+from rtbench.measure.stats import mann_whitney, median_ci_ranks, settled, summarize
+
+# ---------------------------------------------------------------- stats
+
+
+def test_summarize_matches_numpy_percentiles():
+    np = pytest.importorskip("numpy")
+    rng = random.Random(1)
+    for n in (1, 2, 5, 6, 7, 30, 101):
+        xs = [rng.lognormvariate(2.0, 0.3) for _ in range(n)]
+        s = summarize(xs)
+        assert s["samples"] == n
+        assert s["median_ms"] == pytest.approx(np.median(xs))
+        assert s["p90_ms"] == pytest.approx(np.percentile(xs, 90))
+        assert s["p99_ms"] == pytest.approx(np.percentile(xs, 99))
+        assert s["iqr_ms"] == pytest.approx(np.percentile(xs, 75) - np.percentile(xs, 25))
+        assert s["mean_ms"] == pytest.approx(np.mean(xs))
+        assert s["std_ms"] == pytest.approx(np.std(xs, ddof=1) if n > 1 else 0.0)
+        assert s["min_ms"] == min(xs)
+        assert s["ci95_low_ms"] <= s["median_ms"] <= s["ci95_high_ms"]
+
+
+def test_summarize_small_n_falls_back_to_min_max_and_rejects_empty():
+    s = summarize([3.0, 1.0, 2.0])
+    assert (s["ci95_low_ms"], s["ci95_high_ms"]) == (1.0, 3.0)
+    assert summarize([4.0])["std_ms"] == 0.0
+    with pytest.raises(ValueError):
+        summarize([])
+
+
+def test_median_ci_ranks_match_binomial_table():
+    # Classic table values for the 95% order-statistic interval of the median.
+    assert median_ci_ranks(5) is None
+    assert median_ci_ranks(6) == (1, 6)
+    assert median_ci_ranks(10) == (2, 9)
+    assert median_ci_ranks(30) == (10, 21)
+    assert median_ci_ranks(100) == (40, 61)
+    binom = pytest.importorskip("scipy.stats").binom
+    for n in (8, 25, 60, 500, 1500, 4000):
+        j, k = median_ci_ranks(n)
+        assert k == n + 1 - j
+        assert 1 - 2 * binom.cdf(j - 1, n, 0.5) >= 0.95  # covers
+        assert 1 - 2 * binom.cdf(j, n, 0.5) < 0.95 or n > 1000  # and is the narrowest (exact n)
+
+
+def test_median_ci_coverage_is_about_95_percent():
+    rng = random.Random(7)
+    hits, trials = 0, 400
+    true_median = math.exp(1.0)  # lognormal(mu=1) has median e^mu
+    for _ in range(trials):
+        s = summarize([rng.lognormvariate(1.0, 0.5) for _ in range(30)])
+        hits += s["ci95_low_ms"] <= true_median <= s["ci95_high_ms"]
+    assert 0.92 <= hits / trials <= 0.995  # exact coverage for n=30 is 0.957
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mann_whitney_matches_scipy(alternative, seed):
+    scipy_stats = pytest.importorskip("scipy.stats")
+    rng = random.Random(seed)
+    a = [rng.gauss(10, 2) for _ in range(20)]
+    b = [rng.gauss(11, 2) for _ in range(25)]
+    # Rounding makes plenty of ties, within and across samples.
+    for xs, ys in ((a, b), ([round(x) for x in a], [round(y) for y in b])):
+        u, p = mann_whitney(xs, ys, alternative)
+        # Our "greater" = b tends to be larger = scipy's alternative for (a, b) "less".
+        scipy_alt = {"greater": "less", "less": "greater"}.get(alternative, alternative)
+        ref = scipy_stats.mannwhitneyu(xs, ys, alternative=scipy_alt, method="asymptotic")
+        assert u == pytest.approx(ref.statistic)
+        assert p == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-15)
+
+
+def test_mann_whitney_direction_and_degenerate_cases():
+    a = [float(x) for x in range(10)]
+    b = [x + 100 for x in a]
+    assert mann_whitney(a, b, "greater")[1] < 1e-3  # b larger
+    assert mann_whitney(a, b, "less")[1] > 0.99
+    assert mann_whitney([1.0] * 5, [1.0] * 5) == (12.5, 1.0)  # all tied
+    with pytest.raises(ValueError):
+        mann_whitney([], [1.0])
+    with pytest.raises(ValueError):
+        mann_whitney([1.0], [2.0], "bigger")
+
+
+def test_settled():
+    assert not settled([1.0, 1.0, 1.0], window=2, tolerance=0.05)  # too few samples
+    assert not settled([10.0, 9.0, 5.0, 5.1], window=2, tolerance=0.05)
+    assert settled([10.0, 9.0, 5.0, 5.1, 5.0, 5.05], window=2, tolerance=0.05)
+    assert settled([0.0, 0.0], window=1, tolerance=0.1)
+
+
+# ---------------------------------------------------------------- calibration
+
+
+def test_calibration_workload_is_quick_and_deterministic():
+    cpu = torch.device("cpu")
+    step = calibration_workload(cpu, torch.float32, seed=0)
+    out = step()
+    assert all(torch.isfinite(t).all() for t in out)
+    assert [tuple(t.shape) for t in out] == [(1, 64, 80, 80), (1024, 256), (1, 8, 1024, 32)]
+    assert all(torch.equal(x, y) for x, y in zip(out, step(), strict=True))
+    again = calibration_workload(cpu, torch.float32, seed=0)()
+    assert all(torch.equal(x, y) for x, y in zip(out, again, strict=True))
+    assert CALIBRATION_NAME == "calib-v1"
+
+
+def test_measure_peak_gflops_positive_finite():
+    g = measure_peak_gflops(torch.device("cpu"), torch.float32, seconds=0.1)
+    assert math.isfinite(g) and g > 0
+
+
+# ---------------------------------------------------------------- gate
+
+VARIANTS = {"A": 2.0, "B": 4.0, "C": 5.0, "D": 4.5, "Ds5": 2.5, "E": 3.0}  # x calibration
+PARAMS = {"A": 8_000_000, "B": 9_000_000, "C": 9_000_000, "D": 11_000_000, "Ds5": 11_000_000}
+PARAMS["E"] = 18_000_000
+
+
+def make_results(
+    seed: int,
+    machine: float = 1.0,
+    slow: dict[str, float] | None = None,
+    n: int = 30,
+    sigma: float = 0.04,
+    **config,
+) -> dict:
+    """A results document with lognormal noise; `machine` scales every timing (calibration too),
+    `slow` scales single variants only."""
+    rng = random.Random(seed)
+    slow = slow or {}
+    calib_ms = 15.0 * machine
+
+    def samples(center: float) -> list[float]:
+        return [center * rng.lognormvariate(0.0, sigma) for _ in range(n)]
+
+    calib = samples(calib_ms)
+    rows = []
+    for v, rel in VARIANTS.items():
+        lat = samples(rel * calib_ms * slow.get(v, 1.0))
+        rows.append(
+            {
+                "variant": v,
+                "status": "ok",
+                "error": None,
+                "params": PARAMS[v],
+                "gmacs": PARAMS[v] / 1e6 * 1.7,
+                "latency_median_ms": statistics.median(lat),
+                "latency_samples_ms": lat,
+                "latency_normalized": statistics.median(lat) / statistics.median(calib),
+            }
+        )
+    cfg = {"scope": "encoder", "device": "cpu", "dtype": "float32", "size": 640, "batch": 1}
+    cfg |= {"seed": 0, "threads": 2, "deploy": False} | config
+    return {
+        "schema": "rtbench.results/1",
+        "run_id": f"run-{seed}",
+        "created": "2025-01-01T00:00:00+00:00",
+        "config": cfg,
+        "environment": {"torch": torch.__version__},
+        "calibration": {
+            "name": CALIBRATION_NAME,
+            "median_ms": statistics.median(calib),
+            "samples_ms": calib,
+        },
+        "rows": rows,
+    }
+
+
+def verdicts(report) -> dict[str, str]:
+    return {r.variant: r.verdict for r in report.rows}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_unchanged_run_passes(seed):
+    report = compare(make_results(seed), make_results(seed + 100))
+    assert not report.failed, verdicts(report)
+    assert all(r.params_change == 0 and r.gmacs_change == 0.0 for r in report.rows)
+
+
+def test_single_variant_slowdown_fails():
+    report = compare(make_results(0), make_results(1, slow={"D": 1.5}))
+    assert report.failed
+    v = verdicts(report)
+    assert v.pop("D") == "slower"
+    assert set(v.values()) == {"same"}
+    row = next(r for r in report.rows if r.variant == "D")
+    assert row.change == pytest.approx(0.5, abs=0.05) and row.p_value < 1e-6
+
+
+def test_shared_block_slowdown_flags_every_variant():
+    report = compare(make_results(0), make_results(1, slow=dict.fromkeys(VARIANTS, 1.5)))
+    assert report.failed
+    assert set(verdicts(report).values()) == {"slower"}
+
+
+def test_uniformly_slower_machine_passes():
+    report = compare(make_results(0), make_results(1, machine=1.5))
+    assert not report.failed, verdicts(report)
+
+
+def test_speedup_is_reported_and_passes():
+    report = compare(make_results(0), make_results(1, slow={"B": 0.6}))
+    assert not report.failed
+    assert verdicts(report)["B"] == "faster"
+
+
+def test_small_drift_below_threshold_passes():
+    # 8% slower with tight noise is statistically clear but under the default 15% threshold.
+    base, cur = make_results(0, sigma=0.01), make_results(1, sigma=0.01, slow={"E": 1.08})
+    report = compare(base, cur)
+    row = next(r for r in report.rows if r.variant == "E")
+    assert row.p_value < 0.01 and row.verdict == "same" and not report.failed
+    strict = compare(base, cur, threshold=0.05)
+    assert strict.failed and verdicts(strict)["E"] == "slower"
+
+
+def test_very_different_calibration_is_a_warning():
+    report = compare(make_results(0), make_results(1, machine=4.0))
+    assert not report.failed and any("calibration median" in w for w in report.warnings)
+    assert not compare(make_results(0), make_results(1)).warnings
+
+
+def test_params_growth_fails_unless_allowed():
+    current = make_results(1)
+    current["rows"][-1]["params"] += 1000  # E
+    current["rows"][-1]["gmacs"] += 0.25
+    report = compare(make_results(0), current)
+    assert report.failed
+    row = next(r for r in report.rows if r.variant == "E")
+    assert (row.verdict, row.params_change) == ("grew", 1000)
+    assert row.gmacs_change == pytest.approx(0.25)
+    allowed = compare(make_results(0), current, allow_growth=True)
+    assert not allowed.failed
+    assert next(r for r in allowed.rows if r.variant == "E").params_change == 1000
+
+
+def test_params_shrink_is_reported_not_failed():
+    current = make_results(1)
+    current["rows"][0]["params"] -= 5
+    report = compare(make_results(0), current)
+    assert not report.failed and report.rows[0].params_change == -5
+
+
+def test_missing_error_and_new_variants():
+    current = make_results(1)
+    current["rows"] = [r for r in current["rows"] if r["variant"] != "C"]
+    current["rows"].append(dict(current["rows"][0], variant="F"))
+    report = compare(make_results(0), current)
+    v = verdicts(report)
+    assert (v["C"], v["F"]) == ("missing", "new")
+    assert report.failed
+
+    only_new = make_results(1)
+    only_new["rows"].append(dict(only_new["rows"][0], variant="F"))
+    assert not compare(make_results(0), only_new).failed
+
+    broken = make_results(1)
+    broken["rows"][1] = {"variant": "B", "status": "error", "error": "RuntimeError: boom"}
+    report = compare(make_results(0), broken)
+    assert report.failed and verdicts(report)["B"] == "error"
+    # Broken in both runs is not a regression.
+    assert not compare(broken, broken).failed
+
+
+def test_render_has_one_row_per_variant():
+    from rich.console import Console
+
+    current = make_results(1, slow={"D": 1.5})
+    current["rows"] = current["rows"][1:]
+    table = render(compare(make_results(0), current))
+    assert table.row_count == len(VARIANTS)
+    console = Console(record=True, width=200)
+    console.print(table)
+    text = console.export_text()
+    assert "slower" in text and "missing" in text
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d.update(schema="rtbench.results/0"), "schema"),
+        (lambda d: d["config"].update(size=512), "size"),
+        (lambda d: d["config"].update(dtype="float16"), "dtype"),
+        (lambda d: d["config"].update(deploy=True), "deploy"),
+        (lambda d: d["calibration"].update(name="calib-v0"), "calibration"),
+        (lambda d: d.pop("rows"), "rows"),
+        (lambda d: d["rows"][0].pop("latency_samples_ms"), "latency_samples_ms"),
+        (
+            lambda d: d.update(rows=[dict(r, variant=r["variant"] + "x") for r in d["rows"]]),
+            "common",
+        ),
+    ],
+)
+def test_unusable_input_raises_gate_error(mutate, message):
+    current = make_results(1)
+    mutate(current)
+    with pytest.raises(GateError, match=message) as err:
+        compare(make_results(0), current)
+    assert "\n" not in str(err.value)
+
+
+def test_thread_count_difference_is_a_warning():
+    report = compare(make_results(0), make_results(1, threads=4))
+    assert not report.failed and any("threads" in w for w in report.warnings)
+
+
+def test_load_results(tmp_path):
+    good = tmp_path / "results.json"
+    good.write_text(json.dumps(make_results(0)))
+    assert load_results(good)["run_id"] == "run-0"
+    with pytest.raises(GateError, match="no such results file"):
+        load_results(tmp_path / "absent.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(GateError, match="not valid JSON"):
+        load_results(bad)
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"schema": "something/else"}))
+    with pytest.raises(GateError, match="schema"):
+        load_results(wrong)
