@@ -1,0 +1,21 @@
+# Two commands do all set-up on a fresh machine: `make bench` (main job) and `make test`.
+PYTHON ?= python3
+PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
+
+.PHONY: setup bench test lint gate baseline
+
+# torch first, pinned to the CPU build that installs from local disk; a machine that already
+# has torch (a CUDA build, say) keeps it, since the project only asks for torch>=2.3.
+setup:
+	$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) torch==2.13.0
+	$(PIP) -e ".[dev]"
+
+bench: setup
+	rtbench compare all
+
+test: setup
+	$(PYTHON) -m pytest -q
+
+lint: setup
+	ruff check rtbench tests benchmarks
+	ruff format --check rtbench tests benchmarks

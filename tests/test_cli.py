@@ -1,0 +1,143 @@
+"""Every command through typer's CliRunner: exit codes, output, files, and each error path."""
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import rtbench.runner
+from rtbench.cli import app
+
+runner = CliRunner()
+FAST = ["--scope", "encoder", "--size", "64", "--iters", "3", "--warmup", "1",
+        "--min-time", "0.05", "--device", "cpu", "--no-plots"]  # fmt: skip
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result, code=1):
+    assert result.exit_code == code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    return result.output
+
+
+def test_list_shows_every_variant():
+    result = invoke("list")
+    assert result.exit_code == 0
+    names = [line.split()[0] for line in result.output.splitlines()]
+    assert names == ["A", "B", "C", "D", "Ds5", "E"]
+
+
+def test_show_prints_spec_and_parts():
+    result = invoke("show", "E")
+    assert result.exit_code == 0, result.output
+    assert "mode: per_level" in result.output and "type: ccff" in result.output
+    assert "11,950,848" in result.output  # encoder total
+    assert "Paper (Table 3): AP 47.9" in result.output
+
+
+def test_compare_subset_writes_the_three_files(tmp_path):
+    result = invoke("compare", "A", "E", "Ds5", *FAST, "--results-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    (run_dir,) = tmp_path.iterdir()
+    assert {p.name for p in run_dir.iterdir()} >= {"results.json", "table3.md", "table3.csv"}
+    doc = json.loads((run_dir / "results.json").read_text())
+    assert doc["schema"] == "rtbench.results/1" and doc["run_id"] == run_dir.name
+    assert [r["variant"] for r in doc["rows"]] == ["A", "E", "Ds5"]
+    for row in doc["rows"]:
+        assert row["status"] == "ok" and row["latency_samples"] == 3
+        assert row["latency_median_ms"] > 0 and row["gflops"] == pytest.approx(2 * row["gmacs"])
+    assert doc["environment"]["threads"] == torch.get_num_threads()
+    assert doc["config"]["size"] == 64 and doc["calibration"]["name"]
+    assert "| E |" in (run_dir / "table3.md").read_text()
+    assert (run_dir / "table3.csv").read_text().startswith("variant,paper_ap,params_m")
+    assert "Table 3 mirror" in result.output
+
+
+def test_run_one_variant_with_user_folder(tmp_path):
+    variants = tmp_path / "variants"
+    variants.mkdir()
+    (variants / "S45.yaml").write_text(
+        "description: AIFI on S4 and S5 with CCFF\n"
+        "intra: {mode: per_level, levels: [S4, S5]}\nfusion: {type: ccff}\n"
+    )
+    listed = invoke("list", "--variants-dir", variants)
+    assert listed.output.split()[0] == "S45"
+    result = invoke("run", "--variant", "S45", *FAST, "--variants-dir", variants,
+                    "--results-dir", tmp_path / "out", "--run-id", "mine")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "out" / "mine" / "results.json").read_text())
+    assert doc["rows"][0]["variant"] == "S45" and doc["rows"][0]["paper_ap"] is None
+
+
+def test_existing_run_folder_is_never_overwritten(tmp_path):
+    (tmp_path / "same").mkdir()
+    (tmp_path / "same" / "results.json").write_text("{}")
+    result = invoke("run", "-v", "A", *FAST, "--results-dir", tmp_path, "--run-id", "same")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "same" / "results.json").read_text() == "{}"
+    assert json.loads((tmp_path / "same-2" / "results.json").read_text())["run_id"] == "same-2"
+
+
+def test_unknown_variant(tmp_path):
+    out = one_line_error(invoke("run", "-v", "F", *FAST, "--results-dir", tmp_path))
+    assert "unknown variant 'F'; valid names: A, B, C, D, Ds5, E" in out
+    assert not list(tmp_path.iterdir())
+
+
+def test_malformed_spec(tmp_path):
+    (tmp_path / "bad.yaml").write_text("description: [oops\n")
+    out = one_line_error(invoke("list", "--variants-dir", tmp_path))
+    assert "bad.yaml: malformed YAML" in out
+
+
+def test_cuda_without_gpu(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = one_line_error(invoke("run", "-v", "E", "--device", "cuda", "--results-dir", tmp_path))
+    assert "CUDA was asked for but no CUDA GPU is available" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--size", "100"], "multiple of 32"),
+        (["--scope", "detector", "--size", "96"], "too small at detector scope"),
+        (["--dtype", "fp64"], "unknown dtype 'fp64'"),
+        (["--scope", "backbone"], "unknown scope"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--cuda-graphs"], "--cuda-graphs needs --device cuda"),
+        (["--iters", "0"], "--iters >= 1"),
+    ],
+)
+def test_bad_options(tmp_path, args, message):
+    opts = [a for a in FAST if a not in ("--scope", "encoder", "--size", "64")]
+    out = one_line_error(invoke("run", "-v", "A", *opts, "--scope", "encoder", "--size", "64",
+                                *args, "--results-dir", tmp_path))  # fmt: skip
+    assert message in out
+
+
+def test_out_of_memory_in_one_variant_keeps_the_others(tmp_path, monkeypatch):
+    build = rtbench.runner.build_model
+
+    def build_or_explode(spec, scope, seed=0):
+        model = build(spec, scope, seed)
+        if spec.name == "B":
+
+            def explode(*args):
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 9 GiB")
+
+            model.forward = explode
+        return model
+
+    monkeypatch.setattr(rtbench.runner, "build_model", build_or_explode)
+    result = invoke("compare", "A", "B", "E", *FAST, "--results-dir", tmp_path)
+    assert result.exit_code == 1
+    assert "1 of 3 variants failed (B: out of memory: CUDA out of memory" in result.output
+    doc = json.loads(next(tmp_path.iterdir()).joinpath("results.json").read_text())
+    status = {r["variant"]: r["status"] for r in doc["rows"]}
+    assert status == {"A": "ok", "B": "error", "E": "ok"}
+    assert doc["rows"][2]["latency_median_ms"] > 0
