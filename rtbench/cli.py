@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rtbench.gate import GateError
+from rtbench.gate import DEFAULT_ALPHA, DEFAULT_THRESHOLD, GateError
 from rtbench.measure.timing import TimingPlan
-from rtbench.runner import BenchConfig, BenchError
+from rtbench.runner import BenchConfig, BenchError, config_from_record
 from rtbench.spec import DEFAULT_VARIANTS_DIR, SpecError, load_variants, select
 
 app = typer.Typer(
@@ -35,6 +35,8 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 DEFAULT_RESULTS_DIR = Path("results")
 DEFAULT_BASELINE = DEFAULT_RESULTS_DIR / "baseline-cpu.json"
+GATE_SIZE = 256  # the gate runs whole detectors at a reduced size: minutes, not tens of minutes
+GATE_MIN_TIME = 3.0  # seconds of samples per variant: ~20 samples of a detector at 256 on 2 cores
 
 VariantsDir = Annotated[
     Path, typer.Option("--variants-dir", help="Folder of variant YAML files.", show_default=False)
@@ -61,21 +63,24 @@ Flops = Annotated[bool, typer.Option(help="Count FLOPs (fvcore, cross-checked)."
 Plots = Annotated[bool, typer.Option(help="Write PNG plots into the run folder.")]
 
 
-def user_errors(command: Callable) -> Callable:
-    """Turn the errors a user can cause into one line and exit 1, never a traceback."""
+def user_errors(command: Callable | None = None, *, code: int = 1) -> Callable:
+    """Turn the errors a user can cause into one line and exit `code`, never a traceback."""
 
-    @wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except (SpecError, BenchError, GateError, OSError) as err:
-            err_console.print(f"[red]error:[/] {err}", highlight=False)
-            raise typer.Exit(2 if isinstance(err, GateError) else 1) from None
-        except KeyboardInterrupt:
-            err_console.print("interrupted; run folders already written are intact")
-            raise typer.Exit(130) from None
+    def decorate(command: Callable) -> Callable:
+        @wraps(command)
+        def wrapper(*args, **kwargs):
+            try:
+                return command(*args, **kwargs)
+            except (SpecError, BenchError, GateError, OSError) as err:
+                err_console.print(f"[red]error:[/] {err}", highlight=False)
+                raise typer.Exit(code) from None
+            except KeyboardInterrupt:
+                err_console.print("interrupted; files already written are intact")
+                raise typer.Exit(130) from None
 
-    return wrapper
+        return wrapper
+
+    return decorate(command) if command is not None else decorate
 
 
 @app.command("list")
@@ -175,18 +180,104 @@ def compare(
     _benchmark(variants or ["all"], **options)
 
 
+@app.command()
+@user_errors
+def baseline(
+    variants: Annotated[
+        list[str] | None, typer.Argument(help="Variant names, or all (default).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Baseline file to write.")] = DEFAULT_BASELINE,
+    scope: Scope = "detector",
+    device: Device = "cpu",
+    dtype: Dtype = "fp32",
+    size: Size = GATE_SIZE,
+    batch: Batch = 1,
+    seed: Seed = 0,
+    threads: Threads = None,
+    warmup: Warmup = 3,
+    iters: Iters = None,
+    min_time: MinTime = GATE_MIN_TIME,
+    deploy: Deploy = False,
+    channels_last: ChannelsLast = False,
+    compile: Compile = False,
+    cuda_graphs: CudaGraphs = False,
+    variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR,
+) -> None:
+    """Measure the regression gate's workload (reduced size) and write a baseline file."""
+    options = {k: v for k, v in locals().items() if k not in ("variants", "out", "variants_dir")}
+    from rtbench.report.files import write_json
+
+    document = _measure(variants or ["all"], variants_dir, _config(**options, flops=True))
+    document["run_id"] = out.stem
+    write_json(out, document)
+    _print_report(document)
+    console.print(f"baseline: {out}", highlight=False)
+    _exit_if_failed(document)
+
+
+@app.command()
+@user_errors(code=2)
+def check(
+    current: Annotated[
+        Path | None,
+        typer.Argument(help="results.json to check; omitted: measure now, as the baseline was."),
+    ] = None,
+    baseline: Annotated[Path, typer.Option(help="Baseline results file.")] = DEFAULT_BASELINE,
+    threshold: Annotated[
+        float, typer.Option(help="Smallest slowdown (fraction) that fails.")
+    ] = DEFAULT_THRESHOLD,
+    alpha: Annotated[float, typer.Option(help="Mann-Whitney significance.")] = DEFAULT_ALPHA,
+    allow_growth: Annotated[bool, typer.Option(help="Let params and GMACs grow.")] = False,
+    variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR,
+    results_dir: ResultsDir = DEFAULT_RESULTS_DIR,
+) -> None:
+    """Exit 1 when a variant got slower or bigger than the baseline, 0 otherwise, 2 on unusable
+    input. Latency is compared normalized by a calibration workload timed in the same run."""
+    from rtbench.gate import compare as gate_compare
+    from rtbench.gate import load_results, render
+    from rtbench.report.write import write_run
+
+    if not 0 < threshold < 10 or not 0 < alpha < 1:
+        raise GateError("--threshold must be in (0, 10) and --alpha in (0, 1)")
+    base = load_results(baseline)
+    if current is None:
+        names = [row["variant"] for row in base["rows"]]
+        specs = load_variants(variants_dir)
+        present = [name for name in names if name in specs]  # a deleted variant shows as missing
+        document = _measure(present, variants_dir, config_from_record(base["config"]))
+        console.print(f"current: {write_run(document, results_dir, None, plots=False)}")
+    else:
+        document = load_results(current)
+    report = gate_compare(base, document, threshold, alpha, allow_growth)
+    console.print(render(report))
+    for warning in report.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    verdict = "FAIL: regression" if report.failed else "pass"
+    console.print(f"gate: {verdict} (baseline {baseline})", highlight=False)
+    if report.failed:
+        raise typer.Exit(1)
+
+
 def _benchmark(names: list[str], variants_dir: Path, results_dir: Path, run_id: str | None,
                plots: bool, **options) -> None:  # fmt: skip
     from rtbench.report.write import write_run
-    from rtbench.runner import run_benchmark
 
-    specs = select(load_variants(variants_dir), names)
-    cfg = _config(**options)
-    with _progress() as progress:
-        document = run_benchmark(specs, cfg, progress)
+    document = _measure(names, variants_dir, _config(**options))
     run_dir = write_run(document, results_dir, run_id, plots=plots)
     _print_report(document)
     console.print(f"results: {run_dir}", highlight=False)
+    _exit_if_failed(document)
+
+
+def _measure(names: list[str], variants_dir: Path, cfg: BenchConfig) -> dict:
+    from rtbench.runner import run_benchmark
+
+    specs = select(load_variants(variants_dir), names)
+    with _progress() as progress:
+        return run_benchmark(specs, cfg, progress)
+
+
+def _exit_if_failed(document: dict) -> None:
     failed = [r for r in document["rows"] if r["status"] != "ok"]
     if failed:
         listed = "; ".join(f"{r['variant']}: {r['error']}" for r in failed)
@@ -217,11 +308,12 @@ def _progress() -> Progress:
 
 
 def _print_report(document: dict) -> None:
-    from rtbench.report.table3 import notes, rich_table
+    from rtbench.report.table3 import notes, rich_detail_table, rich_table
 
     console.print(rich_table(document))
     for line in notes(document)[1:]:
         console.print(line, highlight=False, style="dim")
+    console.print(rich_detail_table(document))
 
 
 def _spec_record(spec) -> dict:

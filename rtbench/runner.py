@@ -253,6 +253,17 @@ def _base_row(spec: VariantSpec, cfg: BenchConfig) -> dict:
     }
 
 
+def config_from_record(record: dict) -> BenchConfig:
+    """The configuration a results document was measured with, to measure again alike."""
+    fields = {f.name for f in dataclasses.fields(BenchConfig)} - {"timing"}
+    timing_fields = {f.name for f in dataclasses.fields(TimingPlan)}
+    try:
+        timing = TimingPlan(**{k: v for k, v in record["timing"].items() if k in timing_fields})
+        return BenchConfig(**{k: v for k, v in record.items() if k in fields}, timing=timing)
+    except (KeyError, TypeError, AttributeError) as err:
+        raise BenchError(f"the results file's config cannot be reused: {err}") from None
+
+
 def _config_record(cfg: BenchConfig) -> dict:
     record = dataclasses.asdict(cfg)
     record["threads"] = torch.get_num_threads()

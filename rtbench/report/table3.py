@@ -91,18 +91,63 @@ def rich_table(document: dict) -> Table:
     return table
 
 
+DETAIL_HEADERS = ["Variant", "median ms (95% CI)", "p90 ms", "p99 ms", "IQR ms", "samples",
+                  "x calib", "GFLOP/s", "% of peak", "peak MiB"]  # fmt: skip
+
+
+def detail_rows(document: dict) -> list[list[str]]:
+    """Latency statistics and efficiency per measured variant."""
+    rows = []
+    for r in document["rows"]:
+        if r["status"] != "ok" or r.get("latency_median_ms") is None:
+            continue
+        ci = f"{r['latency_median_ms']:.2f} ({r['latency_ci95_low_ms']:.2f}-"
+        ci += f"{r['latency_ci95_high_ms']:.2f})"
+        memory = r.get("peak_memory_bytes")
+        fraction = r.get("peak_fraction")
+        rows.append([
+            r["variant"], ci, _cell(r["latency_p90_ms"], "{:.2f}"),
+            _cell(r["latency_p99_ms"], "{:.2f}"), _cell(r["latency_iqr_ms"], "{:.2f}"),
+            str(r["latency_samples"]), _cell(r["latency_normalized"], "{:.2f}"),
+            _cell(r.get("achieved_gflops_per_s"), "{:.1f}"),
+            _cell(None if fraction is None else 100 * fraction, "{:.0f}%"),
+            _cell(None if memory is None else memory / 2**20, "{:.0f}"),
+        ])  # fmt: skip
+    return rows
+
+
+def detail_caption(document: dict) -> str:
+    cal = document["calibration"]
+    return (
+        f"x calib: median / calibration workload ({cal['name']}, {cal['median_ms']:.2f} ms) of "
+        f"this run. Peak: {document['peak_gflops_per_s']:.1f} GFLOP/s (large matmul, same run)."
+    )
+
+
+def rich_detail_table(document: dict) -> Table:
+    table = Table(title="Latency detail and efficiency", title_justify="left",
+                  caption=detail_caption(document), caption_justify="left")  # fmt: skip
+    for header in DETAIL_HEADERS:
+        table.add_column(header, justify="left" if header == "Variant" else "right")
+    for cells in detail_rows(document):
+        table.add_row(*cells)
+    return table
+
+
 def markdown(document: dict) -> str:
     frame = table3_frame(document)
     headers = _headers(frame)
-    lines = [
-        f"# {title(document)}",
-        "",
-        "| " + " | ".join(headers) + " |",
-        "|" + "|".join("---" if h in ("Variant", "Status") else "---:" for h in headers) + "|",
-    ]
-    lines += ["| " + " | ".join(cells) + " |" for cells in formatted(frame)]
-    lines += ["", *notes(document)]
+    lines = [f"# {title(document)}", "", *_markdown_table(headers, formatted(frame))]
+    lines += ["", *notes(document), "", "## Latency detail and efficiency", ""]
+    lines += _markdown_table(DETAIL_HEADERS, detail_rows(document))
+    lines += ["", detail_caption(document)]
     return "\n".join(lines) + "\n"
+
+
+def _markdown_table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    align = ["---" if h in ("Variant", "Status") else "---:" for h in headers]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"]
+    return lines + ["| " + " | ".join(cells) + " |" for cells in rows]
 
 
 def notes(document: dict) -> list[str]:

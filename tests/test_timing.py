@@ -1,0 +1,70 @@
+"""The timer's bookkeeping (not its speed): interleaving, adaptive counts, warm-up, failures."""
+
+import torch
+
+from rtbench.measure.memory import peak_memory_bytes
+from rtbench.measure.timing import TimingPlan, measure_interleaved, sample_count
+
+CPU = torch.device("cpu")
+
+
+def test_samples_are_interleaved_and_spread_over_the_rounds():
+    order: list[str] = []
+    workloads = {name: (lambda n=name: order.append(n)) for name in ("a", "b", "c")}
+    plan = TimingPlan(warmup=0, iters=4, settle_window=1, settle_tolerance=10.0)
+    timed = measure_interleaved(workloads, CPU, plan)
+    assert all(len(t.samples_ms) == 4 for t in timed.values())
+    timed_order = order[-12:]  # after the warm-up calls
+    assert timed_order == ["a", "b", "c"] * 4
+
+
+def test_fast_workload_gets_more_samples_spread_evenly():
+    calls: list[str] = []
+
+    def slow():
+        calls.append("slow")
+        torch.randn(300, 300) @ torch.randn(300, 300)
+
+    workloads = {"slow": slow, "fast": lambda: calls.append("fast")}
+    plan = TimingPlan(warmup=1, min_time_s=0.05, min_iters=3, max_iters=40)
+    timed = measure_interleaved(workloads, CPU, plan)
+    assert len(timed["fast"].samples_ms) == 40  # the ceiling
+    assert 3 <= len(timed["slow"].samples_ms) < 40
+    slow_positions = [i for i, c in enumerate(calls[-(40 + len(timed["slow"].samples_ms)) :])
+                      if c == "slow"]  # fmt: skip
+    assert slow_positions[-1] > len(calls) // 2  # not all bunched at the start
+
+
+def test_sample_count_floor_and_ceiling():
+    plan = TimingPlan(min_time_s=1.0, min_iters=5, max_iters=100)
+    assert sample_count(1000.0, plan) == 5
+    assert sample_count(0.001, plan) == 100
+    assert sample_count(50.0, plan) == 20
+    assert sample_count(50.0, TimingPlan(iters=7)) == 7
+
+
+def test_warm_up_stops_once_settled():
+    calls = []
+    plan = TimingPlan(warmup=2, iters=1, settle_window=2, settle_tolerance=100.0)
+    timed = measure_interleaved({"x": lambda: calls.append(1)}, CPU, plan)
+    assert len(timed["x"].warmup_ms) == 4  # two windows, then settled
+    assert len(calls) == 5
+
+
+def test_a_failing_workload_is_recorded_and_the_others_go_on():
+    count = {"n": 0}
+
+    def flaky():
+        count["n"] += 1
+        if count["n"] > 6:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 1 GiB")
+
+    plan = TimingPlan(warmup=1, iters=5, settle_window=1, settle_tolerance=10.0)
+    timed = measure_interleaved({"flaky": flaky, "fine": lambda: None}, CPU, plan)
+    assert timed["flaky"].error.startswith("CUDA out of memory")
+    assert len(timed["fine"].samples_ms) == 5
+
+
+def test_peak_memory_sees_a_large_allocation():
+    peak = peak_memory_bytes(lambda: torch.ones(64, 1024, 1024).sum(), CPU)  # 256 MiB
+    assert peak is None or peak >= 200 * 2**20
