@@ -308,12 +308,14 @@ def _progress() -> Progress:
 
 
 def _print_report(document: dict) -> None:
+    from rtbench.report.claims import claims_rich_table, evaluate_claims
     from rtbench.report.table3 import notes, rich_detail_table, rich_table
 
     console.print(rich_table(document))
     for line in notes(document)[1:]:
         console.print(line, highlight=False, style="dim")
     console.print(rich_detail_table(document))
+    console.print(claims_rich_table(evaluate_claims(document)))
 
 
 def _spec_record(spec) -> dict:

@@ -141,3 +141,33 @@ def test_out_of_memory_in_one_variant_keeps_the_others(tmp_path, monkeypatch):
     status = {r["variant"]: r["status"] for r in doc["rows"]}
     assert status == {"A": "ok", "B": "error", "E": "ok"}
     assert doc["rows"][2]["latency_median_ms"] > 0
+
+
+def test_detector_scope_deploy_form(tmp_path):
+    args = ["--scope", "detector", "--size", "128", "--iters", "2", "--warmup", "1",
+            "--min-time", "0.05", "--device", "cpu", "--no-plots"]  # fmt: skip
+    result = invoke("compare", "E", *args, "--deploy", "--results-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "deploy form (BN folded, RepVGG fused)" in result.output
+    doc = json.loads(next(tmp_path.iterdir()).joinpath("results.json").read_text())
+    (row,) = doc["rows"]
+    assert row["form"] == "deploy" and row["scope"] == "detector"
+    assert row["params"] < 42_891_372  # fused RepVGG branches
+    assert set(row["params_parts"]) == {"backbone", "input_proj", "intra", "fusion", "decoder"}
+    assert abs(row["flops_crosscheck_diff_pct"]) < 1.0
+
+
+@pytest.mark.parametrize(
+    ("options", "config"),
+    [
+        (["--dtype", "bf16", "--channels-last"], {"dtype": "bf16", "channels_last": True}),
+        (["--compile", "--no-flops"], {"compile": True, "flops": False}),
+    ],
+)
+def test_gpu_options_run_on_the_cpu(tmp_path, options, config):
+    result = invoke("run", "-v", "A", *FAST, *options, "--results-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(next(tmp_path.iterdir()).joinpath("results.json").read_text())
+    assert doc["rows"][0]["status"] == "ok" and doc["rows"][0]["latency_median_ms"] > 0
+    assert {key: doc["config"][key] for key in config} == config
+    assert (doc["rows"][0].get("gmacs") is None) == (not config.get("flops", True))

@@ -3,8 +3,13 @@
 CUDA: max allocated bytes above what was allocated before the call. CPU: growth of the process's
 peak resident set (VmHWM) over its resident set before the call; Linux lets us reset the peak
 (`/proc/self/clear_refs`, value 5), elsewhere we report None rather than a stale high-water mark.
+Memory that an earlier call freed but the C allocator kept would hide growth, so glibc is asked to
+hand it back first (`malloc_trim`); what it still keeps makes the CPU figure a lower bound.
 """
 
+import contextlib
+import ctypes
+import ctypes.util
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +27,7 @@ def peak_memory_bytes(fn: Callable[[], object], device: torch.device) -> int | N
         fn()
         torch.cuda.synchronize(device)
         return torch.cuda.max_memory_allocated(device) - before
+    _trim_heap()
     try:
         Path("/proc/self/clear_refs").write_text("5")
         before = _status_kib("VmRSS")
@@ -36,3 +42,8 @@ def _status_kib(field: str) -> int:
     if match is None:
         raise OSError(f"{field} not in {_STATUS}")
     return int(match.group(1))
+
+
+def _trim_heap() -> None:
+    with contextlib.suppress(OSError, AttributeError, TypeError):  # not glibc: a lower bound
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)

@@ -19,7 +19,6 @@ from rtbench.report.table3 import table3_frame, title
 MEASURED, PAPER = "tab:blue", "tab:orange"
 PAPER_LABEL = "paper (T4, TensorRT FP16)"
 DPI = 120
-BAR_LABEL_INSIDE = {"label_type": "center", "rotation": 90, "fontsize": "x-small", "color": "white"}
 NUMERIC = (
     "paper_ap",
     "params_m",
@@ -109,7 +108,7 @@ def params_flops_latency(document: dict) -> Figure | None:
     bars = params_ax.bar(
         [i - shift for i in x], frame["params_m"], width, color=MEASURED, label="measured"
     )
-    params_ax.bar_label(bars, fmt="%.1f", fontsize="x-small")
+    _label(params_ax, bars, frame["params_m"], "{:.1f}")
     if paired:
         bars = params_ax.bar(
             [i + shift for i in x],
@@ -118,13 +117,13 @@ def params_flops_latency(document: dict) -> Figure | None:
             color=PAPER,
             label="paper (truncated to whole M)",
         )
-        params_ax.bar_label(bars, fmt="%.0f", fontsize="x-small")
+        _label(params_ax, bars, frame["paper_params_m"], "{:.0f}")
     params_ax.set_title("#Params (M)")
     _legend_below(params_ax)
 
     if frame["gflops"].notna().any():
         bars = flops_ax.bar(x, frame["gflops"], width, color=MEASURED)
-        flops_ax.bar_label(bars, fmt="%.1f", fontsize="x-small")
+        _label(flops_ax, bars, frame["gflops"], "{:.1f}")
     else:
         flops_ax.text(
             0.5, 0.5, "FLOPs not counted in this run", ha="center", transform=flops_ax.transAxes
@@ -161,7 +160,7 @@ def _latency_panel(ax, frame: pd.DataFrame, ref: str | None, width: float, docum
         color=MEASURED,
         label="measured median, 95% CI (ms, left axis)",
     )
-    ax.bar_label(bars, fmt="%.0f", **BAR_LABEL_INSIDE)
+    _label(ax, bars, frame["latency_median_ms"], "{:.0f}", inside=True)
     ax.set_ylabel("measured latency (ms)", color=MEASURED)
     if not paper:
         _legend_below(ax)
@@ -174,7 +173,7 @@ def _latency_panel(ax, frame: pd.DataFrame, ref: str | None, width: float, docum
         color=PAPER,
         label=f"{PAPER_LABEL} (ms, right axis)",
     )
-    right.bar_label(bars, fmt="%.1f", **BAR_LABEL_INSIDE)
+    _label(right, bars, frame["paper_latency_ms"], "{:.1f}", inside=True)
     right.set_ylabel("paper latency (ms)", color=PAPER)
     row = frame[frame["variant"] == ref]
     known = row[["latency_median_ms", "paper_latency_ms"]].notna().all(axis=None)
@@ -186,6 +185,13 @@ def _latency_panel(ax, frame: pd.DataFrame, ref: str | None, width: float, docum
         right.set_ylim(0, top * scale)
         ax.set_title(f"Latency (ms); axes scaled so that {ref}'s two bars are equally tall")
     _legend_below(ax, extra=right)
+
+
+def _label(ax, bars, values: pd.Series, fmt: str, inside: bool = False) -> None:
+    """Value labels on bars; none on a missing figure (drawn as an empty bar)."""
+    labels = ["" if pd.isna(v) else fmt.format(v) for v in values]
+    style = {"label_type": "center", "rotation": 90, "color": "white"} if inside else {}
+    ax.bar_label(bars, labels=labels, fontsize="x-small", **style)
 
 
 def _legend_below(ax, extra=None) -> None:

@@ -1,0 +1,196 @@
+"""Paper-claims report, plots and LaTeX table on synthetic results documents."""
+
+import pytest
+from rich.console import Console
+
+from rtbench.report.claims import CLAIMS, claims_markdown, claims_rich_table, evaluate_claims
+from rtbench.report.latex import escape, latex_table
+from rtbench.report.plots import write_plots
+
+PAPER = {  # Table 3: AP, params (M), latency (ms)
+    "A": (43.0, 31, 7.2),
+    "B": (44.9, 32, 11.1),
+    "C": (45.6, 32, 13.3),
+    "D": (46.4, 35, 12.2),
+    "Ds5": (46.8, 35, 7.9),
+    "E": (47.9, 42, 9.3),
+}
+PNG = b"\x89PNG"
+
+
+def row(variant: str, latency_ms: float | None, params_m: float, paper: bool = True) -> dict:
+    ap, paper_params, paper_latency = PAPER[variant] if paper else (None, None, None)
+    return {
+        "variant": variant,
+        "status": "ok",
+        "error": None,
+        "paper_ap": ap,
+        "paper_params_m": paper_params,
+        "paper_latency_ms": paper_latency,
+        "params": round(params_m * 1e6),
+        "params_m": params_m,
+        "gmacs": 50.0,
+        "gflops": 100.0,
+        "latency_median_ms": latency_ms,
+        "latency_p90_ms": None if latency_ms is None else latency_ms * 1.1,
+        "latency_ci95_low_ms": None if latency_ms is None else latency_ms * 0.95,
+        "latency_ci95_high_ms": None if latency_ms is None else latency_ms * 1.05,
+        "form": "train",
+        "scope": "detector",
+    }
+
+
+def failed(variant: str, paper: bool = True) -> dict:
+    out = row(variant, None, 0.0, paper)
+    keys = ("params", "params_m", "gmacs", "gflops", "latency_p90_ms")
+    out.update(status="error", error="out of memory: test", **dict.fromkeys(keys))
+    return out
+
+
+def document(rows: list[dict], scope: str = "detector") -> dict:
+    return {
+        "schema": "rtbench.results/1",
+        "config": {
+            "scope": scope,
+            "device": "cpu",
+            "dtype": "fp32",
+            "size": 640,
+            "batch": 1,
+            "deploy": False,
+            "compile": False,
+            "cuda_graphs": False,
+        },
+        "environment": {"device": "cpu", "device_name": "Test CPU", "threads": 2},
+        "rows": rows,
+    }
+
+
+def paper_like() -> dict:
+    """Every variant, latency 100x the paper's and params 1.02x: every claim should agree."""
+    return document([row(v, 100 * lat, 1.02 * p) for v, (_, p, lat) in PAPER.items()])
+
+
+def by_claim(claims: list[dict]) -> dict[str, dict]:
+    return {c["claim"]: c for c in claims}
+
+
+def test_claims_match_a_paper_like_run():
+    claims = by_claim(evaluate_claims(paper_like()))
+    assert list(claims) == [c.name for c in CLAIMS]
+    b = claims["B vs A"]
+    assert b["status"] == "ok"
+    assert b["paper_ap_delta"] == 1.9
+    assert b["latency_change_measured"] == pytest.approx(11.1 / 7.2 - 1)
+    assert b["latency_direction_agrees"] and b["latency_size_agrees"]
+    assert b["params_change_measured"] == pytest.approx(32 / 31 - 1)
+    assert b["params_direction_agrees"] is None  # the paper claims no params change for B
+    e = claims["E vs D"]
+    assert e["params_change_measured"] == pytest.approx(42 / 35 - 1)
+    assert e["params_direction_agrees"] and e["params_size_agrees"]
+    assert all(c["direction_agrees"] and c["size_agrees"] for c in claims.values())
+
+
+def test_claims_direction_and_size_differ():
+    rows = [row("A", 1000.0, 31.9), row("B", 800.0, 32.6)]  # B faster than A
+    b = by_claim(evaluate_claims(document(rows)))["B vs A"]
+    assert b["latency_change_measured"] == pytest.approx(-0.2)
+    assert b["latency_direction_agrees"] is False
+    assert b["latency_size_agrees"] is False
+    assert b["direction_agrees"] is False
+
+
+@pytest.mark.parametrize(
+    ("ratio", "agrees"),
+    [(1.54, True), (1.28, True), (1.26, False), (1.80, True), (1.82, False)],
+)
+def test_size_rule_relative(ratio, agrees):
+    """+54% claimed: +27% .. +81% agree (within half the claimed change)."""
+    rows = [row("A", 1000.0, 31.9), row("B", 1000.0 * ratio, 32.6)]
+    b = by_claim(evaluate_claims(document(rows)))["B vs A"]
+    assert b["latency_direction_agrees"] is True
+    assert b["latency_size_agrees"] is agrees
+
+
+@pytest.mark.parametrize(("ratio", "agrees"), [(0.88, True), (0.965, True), (0.98, False)])
+def test_size_rule_absolute_floor(ratio, agrees):
+    """-8% claimed: half of it is 4 points, so the 5-point floor applies: -13% .. -3% agree."""
+    rows = [row("C", 1000.0, 32.6), row("D", 1000.0 * ratio, 35.1)]
+    d = by_claim(evaluate_claims(document(rows)))["D vs C"]
+    assert d["latency_size_agrees"] is agrees
+
+
+def test_claims_not_measured():
+    rows = [row("A", 1000.0, 31.9), failed("B"), row("D", 1000.0, 35.1)]
+    claims = by_claim(evaluate_claims(document(rows)))
+    b = claims["B vs A"]
+    assert b["status"] == "not measured"
+    assert "B failed: out of memory" in b["reason"]
+    assert b["latency_change_measured"] is None and b["direction_agrees"] is None
+    assert "Ds5 not in run" in claims["Ds5 vs D"]["reason"]
+    assert all(c["status"] == "not measured" for c in claims.values())
+
+
+def test_claims_markdown_and_rich_table():
+    text = claims_markdown(evaluate_claims(paper_like()))
+    assert text.startswith("## Paper claims (section 5.2)\n")
+    assert "| B vs A | +1.9 AP | latency | +54% | +54.2% | agrees | agrees |" in text
+    assert "| E vs D | +1.5 AP | params | +20% | +20.0% | agrees | agrees |" in text
+    assert "Test CPU" in text and "PyTorch eager" in text and "TensorRT FP16" in text
+
+    rows = [row("A", 1000.0, 31.9), row("B", 800.0, 32.6)]
+    text = claims_markdown(evaluate_claims(document(rows)))
+    assert "| B vs A | +1.9 AP | latency | +54% | -20.0% | differs | differs |" in text
+    assert "not measured (C not in run)" in text
+
+    console = Console(width=200, record=True)
+    console.print(claims_rich_table(evaluate_claims(document(rows))))
+    out = console.export_text()
+    assert "differs" in out and "n/a" in out and "Test CPU" in out
+
+
+def test_claims_encoder_scope_note():
+    rows = [row("A", 10.0, 1.0), row("B", 15.0, 1.8)]
+    text = claims_markdown(evaluate_claims(document(rows, scope="encoder")))
+    assert "Encoder scope: the paper's changes are of whole detectors" in text
+
+
+def test_plots_written(tmp_path):
+    doc = paper_like()
+    doc["rows"] += [failed("E"), row("E", 900.0, 42.9, paper=False)]  # an error, a user variant
+    doc["rows"][-1]["variant"] = "mine"
+    paths = write_plots(doc, tmp_path)
+    assert [p.name for p in paths] == ["latency_vs_ap.png", "params_flops_latency.png"]
+    assert all(p.read_bytes().startswith(PNG) for p in paths)
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporary file
+
+
+def test_plots_user_variants_only(tmp_path):
+    """No paper AP to plot against: only the bar chart is written."""
+    doc = document([row("A", 1000.0, 31.9, paper=False), row("B", None, 32.6, paper=False)])
+    paths = write_plots(doc, tmp_path)
+    assert [p.name for p in paths] == ["params_flops_latency.png"]
+    assert paths[0].read_bytes().startswith(PNG)
+
+
+def test_plots_nothing_ran(tmp_path):
+    assert write_plots(document([failed("A"), failed("B")]), tmp_path) == []
+
+
+def test_latex_table():
+    doc = paper_like()
+    doc["rows"].append(row("E", 900.0, 42.9, paper=False))
+    doc["rows"][-1]["variant"] = "my_E&50%"
+    text = latex_table(doc)
+    for command in ("\\begin{table}", "\\toprule", "\\midrule", "\\bottomrule", "\\caption{"):
+        assert command in text
+    assert "my\\_E\\&50\\%" in text and "my_E" not in text
+    body = text.split("\\midrule\n")[1].split("\\bottomrule")[0]
+    assert len(body.strip().splitlines()) == len(doc["rows"])
+    assert body.startswith("A & 43.0 & 31.62 & 31 & 100.0 & 720.0 & 7.2 & 1.00 & 1.00 \\\\")
+    assert "Test CPU" in text and "detector scope" in text and "from the paper" in text
+
+
+def test_latex_escape():
+    assert escape("a_b&c%d#e$f{g}h~i^j\\k") == (
+        r"a\_b\&c\%d\#e\$f\{g\}h\textasciitilde{}i\textasciicircum{}j\textbackslash{}k"
+    )
