@@ -11,11 +11,11 @@ setup:
 	$(PIP) -e ".[dev]"
 
 bench: setup
-	rtbench compare all
+	$(PYTHON) -m rtbench compare all
 
 test: setup
 	$(PYTHON) -m pytest -q
 
 lint: setup
-	ruff check rtbench tests benchmarks
-	ruff format --check rtbench tests benchmarks
+	$(PYTHON) -m ruff check rtbench tests benchmarks
+	$(PYTHON) -m ruff format --check rtbench tests benchmarks

@@ -93,6 +93,8 @@ def run_benchmark(
     device = resolve_device(cfg)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # autotuned in the warm-up; recorded in the results
     created = dt.datetime.now(dt.timezone.utc)
     rows, steps = [], {}
     task = progress.add_task("building", total=len(specs)) if progress else None
@@ -175,11 +177,8 @@ def _prepare(spec: VariantSpec, cfg: BenchConfig, device: torch.device):
     model, inputs = model.to(device), _to(inputs, device)
     with torch.inference_mode():
         model(inputs)  # fills shape caches (positions, anchors) before counting and timing
-    facts = {
-        "params": count_params(model),
-        "params_m": count_params(model) / 1e6,
-        "params_parts": param_parts(model),
-    }
+    params = count_params(model)
+    facts = {"params": params, "params_m": params / 1e6, "params_parts": param_parts(model)}
     if cfg.flops:
         facts.update(count_flops(model, inputs))
     step = make_step(model, inputs, cfg, device)
@@ -197,8 +196,10 @@ def make_step(
     if cfg.compile:
         model = torch.compile(model)
     dtype = DTYPES[cfg.dtype]
+    # A graph replays the casts it captured; autocast's cast cache must not outlive the capture.
+    cache = not cfg.cuda_graphs
     autocast = (
-        (lambda: torch.autocast(device.type, dtype=dtype))
+        (lambda: torch.autocast(device.type, dtype=dtype, cache_enabled=cache))
         if dtype != torch.float32
         else nullcontext
     )

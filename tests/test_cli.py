@@ -171,3 +171,18 @@ def test_gpu_options_run_on_the_cpu(tmp_path, options, config):
     assert doc["rows"][0]["status"] == "ok" and doc["rows"][0]["latency_median_ms"] > 0
     assert {key: doc["config"][key] for key in config} == config
     assert (doc["rows"][0].get("gmacs") is None) == (not config.get("flops", True))
+
+
+def test_variant_for_another_backbone_runs_at_encoder_scope_only(tmp_path):
+    variants = tmp_path / "variants"
+    variants.mkdir()
+    (variants / "R18.yaml").write_text(
+        "description: smaller backbone maps\nin_channels: [128, 256, 512]\n"
+        "intra: {mode: per_level, levels: [S5]}\nfusion: {type: ccff}\n"
+    )
+    encoder = invoke("run", "-v", "R18", *FAST, "--variants-dir", variants,
+                     "--results-dir", tmp_path / "out")  # fmt: skip
+    assert encoder.exit_code == 0, encoder.output
+    out = one_line_error(invoke("show", "R18", "--variants-dir", variants))
+    assert "in_channels: [128, 256, 512] do not match ResNet-50-vd's" in out
+    assert invoke("show", "R18", "--no-detector", "--variants-dir", variants).exit_code == 0

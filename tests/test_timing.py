@@ -1,5 +1,7 @@
 """The timer's bookkeeping (not its speed): interleaving, adaptive counts, warm-up, failures."""
 
+import time
+
 import torch
 
 from rtbench.measure.memory import peak_memory_bytes
@@ -23,7 +25,7 @@ def test_fast_workload_gets_more_samples_spread_evenly():
 
     def slow():
         calls.append("slow")
-        torch.randn(300, 300) @ torch.randn(300, 300)
+        time.sleep(0.01)  # 10 ms: about 5 samples fill the 0.05 s
 
     workloads = {"slow": slow, "fast": lambda: calls.append("fast")}
     plan = TimingPlan(warmup=1, min_time_s=0.05, min_iters=3, max_iters=40)

@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def capture_environment(device: torch.device) -> dict:
+    cpu = cpu_model()
     env = {
         "rtbench_version": rtbench.__version__,
         "git_commit": _git("rev-parse", "HEAD"),
@@ -24,12 +25,12 @@ def capture_environment(device: torch.device) -> dict:
         "torch": torch.__version__,
         "platform": platform.platform(),
         "hostname": platform.node(),
-        "cpu_model": cpu_model(),
+        "cpu_model": cpu,
         "cpu_count": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "interop_threads": torch.get_num_interop_threads(),
         "device": str(device),
-        "device_name": cpu_model(),
+        "device_name": cpu,  # the GPU's name on CUDA, below
         "cudnn_benchmark": torch.backends.cudnn.benchmark,
         "cuda": torch.version.cuda,
     }

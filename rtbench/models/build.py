@@ -6,7 +6,7 @@ from torch import nn
 from rtbench.models.attention import JointAttention, PerLevelAttention
 from rtbench.models.encoder import HybridEncoder
 from rtbench.models.fusion import CCFF, PANetFusion
-from rtbench.spec import LEVELS, VariantSpec
+from rtbench.spec import LEVELS, SpecError, VariantSpec
 
 SCOPES = ("encoder", "detector")
 STRIDES = (8, 16, 32)  # of S3, S4, S5
@@ -46,9 +46,9 @@ def build_model(spec: VariantSpec, scope: str, seed: int = 0) -> nn.Module:
 
     backbone = ResNet50vd()
     if tuple(backbone.out_channels) != spec.in_channels:
-        raise ValueError(
-            f"{spec.name}: in_channels {spec.in_channels} do not match ResNet-50-vd's "
-            f"{tuple(backbone.out_channels)}; detector scope needs the latter"
+        raise SpecError(
+            f"{spec.source or spec.name}: in_channels: {list(spec.in_channels)} do not match "
+            f"ResNet-50-vd's {list(backbone.out_channels)}; use encoder scope for this variant"
         )
     decoder = RTDETRDecoder(
         in_channels=(spec.hidden_dim,) * len(LEVELS), hidden_dim=spec.hidden_dim
