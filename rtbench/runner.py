@@ -7,6 +7,7 @@ row and the others go on; a bad configuration raises BenchError before any work 
 
 import dataclasses
 import datetime as dt
+import statistics
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from rtbench.measure.flops import count_flops
 from rtbench.measure.memory import peak_memory_bytes
 from rtbench.measure.params import count_params, param_parts
 from rtbench.measure.stats import summarize
-from rtbench.measure.timing import TimingPlan, measure_interleaved
+from rtbench.measure.timing import Timed, TimingPlan, measure_interleaved
 from rtbench.models.build import SCOPES, STRIDES, build_model, make_inputs
 from rtbench.spec import VariantSpec
 
@@ -138,18 +139,7 @@ def run_benchmark(
         if result.error:
             row.update(status="error", error=result.error)
             continue
-        stats = summarize(result.samples_ms)
-        row.update({f"latency_{k.removesuffix('_ms')}_ms": v for k, v in stats.items()
-                    if k.endswith("_ms")})  # fmt: skip
-        achieved = row["gflops"] / (stats["median_ms"] / 1000) if row.get("gflops") else None
-        row.update(
-            latency_samples=stats["samples"],
-            latency_samples_ms=result.samples_ms,
-            latency_warmup_ms=result.warmup_ms,
-            latency_normalized=stats["median_ms"] / calib["median_ms"],
-            achieved_gflops_per_s=achieved,
-            peak_fraction=achieved / peak if achieved else None,
-        )
+        row.update(_latency_facts(result, calibration, row.get("gflops"), peak))
     return {
         "schema": SCHEMA,
         "run_id": None,  # set when written
@@ -163,6 +153,22 @@ def run_benchmark(
         },
         "peak_gflops_per_s": peak,
         "rows": rows,
+    }
+
+
+def _latency_facts(result: Timed, calibration: Timed, gflops: float | None, peak: float) -> dict:
+    stats = summarize(result.samples_ms)
+    normalized = result.relative_to(calibration)
+    achieved = gflops / (stats["median_ms"] / 1000) if gflops else None
+    return {
+        **{f"latency_{key}": value for key, value in stats.items() if key.endswith("_ms")},
+        "latency_samples": stats["samples"],
+        "latency_samples_ms": result.samples_ms,
+        "latency_warmup_ms": result.warmup_ms,
+        "latency_normalized": statistics.median(normalized),
+        "latency_normalized_samples": normalized,
+        "achieved_gflops_per_s": achieved,
+        "peak_fraction": achieved / peak if achieved else None,
     }
 
 

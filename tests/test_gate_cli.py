@@ -64,7 +64,8 @@ def write_modified(tmp_path, baseline_file, scale: dict[str, float], params: int
     current = copy.deepcopy(doc)
     for row in current["rows"]:
         factor = scale.get(row["variant"], 1.0)
-        row["latency_samples_ms"] = [s * factor for s in row["latency_samples_ms"]]
+        for key in ("latency_samples_ms", "latency_normalized_samples"):
+            row[key] = [s * factor for s in row[key]]
         row["params"] += params
     path = tmp_path / "current.json"
     path.write_text(json.dumps(current))
@@ -139,13 +140,14 @@ def test_unusable_input_exits_2(tmp_path, baseline_file, content, message):
     assert message in result.output and "Traceback" not in result.output
 
 
-def test_runs_of_different_size_are_not_comparable(tmp_path, baseline_file):
+@pytest.mark.parametrize(("key", "value"), [("size", 128), ("compile", True), ("dtype", "bf16")])
+def test_runs_of_different_configuration_are_not_comparable(tmp_path, baseline_file, key, value):
     doc = json.loads(baseline_file.read_text())
-    doc["config"]["size"] = 128
+    doc["config"][key] = value
     current = tmp_path / "current.json"
     current.write_text(json.dumps(doc))
     result = invoke("check", current, "--baseline", baseline_file)
-    assert result.exit_code == 2 and "config size differs" in result.output
+    assert result.exit_code == 2 and f"config {key} differs" in result.output
 
 
 def test_bad_threshold_exits_2(baseline_file):

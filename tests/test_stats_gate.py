@@ -117,11 +117,11 @@ def test_calibration_workload_is_quick_and_deterministic():
     step = calibration_workload(cpu, torch.float32, seed=0)
     out = step()
     assert all(torch.isfinite(t).all() for t in out)
-    assert [tuple(t.shape) for t in out] == [(1, 64, 80, 80), (1024, 256), (1, 8, 1024, 32)]
+    assert [tuple(t.shape) for t in out] == [(1, 2048, 8, 8), (1, 8, 256, 32)]
     assert all(torch.equal(x, y) for x, y in zip(out, step(), strict=True))
     again = calibration_workload(cpu, torch.float32, seed=0)()
     assert all(torch.equal(x, y) for x, y in zip(out, again, strict=True))
-    assert CALIBRATION_NAME == "calib-v1"
+    assert CALIBRATION_NAME == "calib-v2"
 
 
 def test_measure_peak_gflops_positive_finite():
@@ -167,6 +167,7 @@ def make_results(
                 "latency_median_ms": statistics.median(lat),
                 "latency_samples_ms": lat,
                 "latency_normalized": statistics.median(lat) / statistics.median(calib),
+                "latency_normalized_samples": [x / c for x, c in zip(lat, calib, strict=True)],
             }
         )
     cfg = {"scope": "encoder", "device": "cpu", "dtype": "float32", "size": 640, "batch": 1}

@@ -70,3 +70,11 @@ def test_a_failing_workload_is_recorded_and_the_others_go_on():
 def test_peak_memory_sees_a_large_allocation():
     peak = peak_memory_bytes(lambda: torch.ones(64, 1024, 1024).sum(), CPU)  # 256 MiB
     assert peak is None or peak >= 200 * 2**20
+
+
+def test_relative_to_pairs_samples_with_the_nearest_reference_round():
+    from rtbench.measure.timing import Timed
+
+    reference = Timed([10.0, 20.0, 40.0], [], rounds=[0, 2, 4])
+    timed = Timed([10.0, 30.0, 40.0, 80.0], [], rounds=[0, 1, 3, 4])
+    assert timed.relative_to(reference) == [1.0, 3.0, 2.0, 2.0]  # round 1 -> 0, 3 -> 2 (first)

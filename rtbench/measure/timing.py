@@ -5,12 +5,13 @@ CPU: time.perf_counter_ns around each call. CUDA: events recorded on the stream 
 after a synchronize so that no earlier work leaks in; cuDNN autotuning happens in the warm-up.
 """
 
+import bisect
 import gc
 import math
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -79,6 +80,18 @@ class Timed:
     samples_ms: list[float]
     warmup_ms: list[float]
     error: str | None = None
+    rounds: list[int] = field(default_factory=list)  # the round each sample was taken in
+
+    def relative_to(self, reference: "Timed") -> list[float]:
+        """Each sample over the reference's sample from the nearest round (the same round when
+        both ran in it), so that a burst of load that hits one round cancels out."""
+        out = []
+        for sample, r in zip(self.samples_ms, self.rounds, strict=True):
+            i = bisect.bisect_left(reference.rounds, r)
+            nearest = min((j for j in (i - 1, i) if 0 <= j < len(reference.rounds)),
+                          key=lambda j: abs(reference.rounds[j] - r))  # fmt: skip
+            out.append(sample / reference.samples_ms[nearest])
+        return out
 
 
 def measure_interleaved(
@@ -121,6 +134,7 @@ def measure_interleaved(
                     except Exception as err:  # noqa: BLE001
                         timed.error = describe_error(err)
                         break
+                    timed.rounds.append(r)
                     on_sample(name)
     finally:
         gc.enable()

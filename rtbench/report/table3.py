@@ -119,8 +119,9 @@ def detail_rows(document: dict) -> list[list[str]]:
 def detail_caption(document: dict) -> str:
     cal = document["calibration"]
     return (
-        f"x calib: median / calibration workload ({cal['name']}, {cal['median_ms']:.2f} ms) of "
-        f"this run. Peak: {document['peak_gflops_per_s']:.1f} GFLOP/s (large matmul, same run)."
+        f"x calib: median of each sample / the calibration workload's sample of the same round "
+        f"({cal['name']}, median {cal['median_ms']:.2f} ms). "
+        f"Peak: {document['peak_gflops_per_s']:.1f} GFLOP/s (large matmul, same run)."
     )
 
 
