@@ -1,7 +1,8 @@
 """Does rtbench's timer agree with torch.utils.benchmark.Timer? (a benchmark, not a test)
 
-Times the same model, same input and thread count, in one process, alternating the two timers a
-few times so that machine drift hits both alike, and prints each median and their ratio.
+Times the same model, same input and thread count, in one process. The two timers alternate call
+by call (one rtbench sample, one torch.utils.benchmark `timeit(1)`, and so on), so that the drift
+of a shared machine hits both alike; the per-pair ratio then says how far the timers disagree.
 
     python benchmarks/timer_agreement.py --variant E --scope encoder --size 640
 """
@@ -12,7 +13,8 @@ import statistics
 import torch
 import torch.utils.benchmark as tb
 
-from rtbench.measure.timing import TimingPlan, measure_interleaved
+from rtbench.measure.stats import summarize
+from rtbench.measure.timing import make_clock
 from rtbench.models.build import build_model, make_inputs
 from rtbench.spec import load_variants, select
 
@@ -23,8 +25,8 @@ def main() -> None:
     parser.add_argument("--scope", default="encoder", choices=("encoder", "detector"))
     parser.add_argument("--size", type=int, default=640)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--min-time", type=float, default=2.0, help="seconds per timer, per trial")
-    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -36,19 +38,23 @@ def main() -> None:
         with torch.inference_mode():
             return model(inputs)
 
-    plan = TimingPlan(min_time_s=args.min_time)
+    clock = make_clock(torch.device("cpu"))
+    timer = tb.Timer(stmt="step()", globals={"step": step}, num_threads=args.threads)
+    for _ in range(args.warmup):
+        step()
     ours, theirs = [], []
-    for trial in range(args.trials):
-        timed = measure_interleaved({"model": step}, torch.device("cpu"), plan)["model"]
-        ours.append(statistics.median(timed.samples_ms))
-        timer = tb.Timer(stmt="step()", globals={"step": step}, num_threads=args.threads)
-        theirs.append(timer.blocked_autorange(min_run_time=args.min_time).median * 1e3)
-        print(f"trial {trial + 1}: rtbench {ours[-1]:.3f} ms, torch.utils.benchmark "
-              f"{theirs[-1]:.3f} ms, ratio {ours[-1] / theirs[-1]:.3f}")  # fmt: skip
-    ratio = statistics.median(ours) / statistics.median(theirs)
-    print(f"{spec.name} {args.scope} {args.size}px, {args.threads} threads: rtbench median "
-          f"{statistics.median(ours):.3f} ms, torch.utils.benchmark median "
-          f"{statistics.median(theirs):.3f} ms, ratio {ratio:.3f}")  # fmt: skip
+    for _ in range(args.pairs):
+        ours.append(clock(step))
+        theirs.append(timer.timeit(1).median * 1e3)
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    a, b, r = summarize(ours), summarize(theirs), summarize(ratios)
+    print(f"{spec.name}, {args.scope} scope, {args.size}px, {args.threads} threads, "
+          f"{args.pairs} alternating pairs")  # fmt: skip
+    print(f"  rtbench               median {a['median_ms']:.2f} ms  IQR {a['iqr_ms']:.2f}")
+    print(f"  torch.utils.benchmark median {b['median_ms']:.2f} ms  IQR {b['iqr_ms']:.2f}")
+    print(f"  ratio of medians {a['median_ms'] / b['median_ms']:.4f}; per-pair ratio median "
+          f"{r['median_ms']:.4f} (95% CI {r['ci95_low_ms']:.4f}-{r['ci95_high_ms']:.4f}), "
+          f"mean {statistics.fmean(ratios):.4f}")  # fmt: skip
 
 
 if __name__ == "__main__":
