@@ -1,6 +1,6 @@
-"""`rtbench baseline` and `rtbench check` end to end: the gate passes an unchanged run, fails an
-injected 1.5x slowdown of one variant and of a block every variant shares, and answers unusable
-input with exit code 2."""
+"""`rtbench baseline` and `rtbench check` end to end: the gate passes an unchanged run, fails a
+measured 1.5x slowdown of one variant and a slowdown of the backbone every variant shares, and
+answers unusable input with exit code 2."""
 
 import copy
 import json
@@ -104,16 +104,18 @@ def test_measured_slowdown_of_one_variant_fails(tmp_path, baseline_file, monkeyp
 
 def test_measured_slowdown_of_a_shared_block_flags_every_variant(tmp_path, monkeypatch):
     base = tmp_path / "base.json"
-    # At 256 the backbone takes most of a forward: slowing it 2x makes every variant 1.4-1.7x
-    # slower, well clear of noise (at 1.5x the change sits too near the threshold for a test).
-    detector = ["--scope", "detector", "--size", "256", "--iters", "12", "--min-time", "0.5",
+    # A wiring test on real timings, so the slowdown is made large enough to clear a busy
+    # machine's noise (2x with 12 samples flaked now and then). The gate's
+    # verdict at exactly 1.5x is tested on synthetic samples in test_stats_gate.py, and was
+    # measured with benchmarks/gate_injection.py (README).
+    detector = ["--scope", "detector", "--size", "256", "--iters", "16", "--min-time", "0.5",
                 "--device", "cpu"]  # fmt: skip
     assert invoke("baseline", "A", "E", *detector, "--out", base).exit_code == 0
     build = rtbench.runner.build_model
 
     def build_slow_backbone(spec, scope, seed=0):
         model = build(spec, scope, seed)
-        model.backbone.forward = slowed(2.0)(model.backbone.forward)  # shared by every variant
+        model.backbone.forward = slowed(3.0)(model.backbone.forward)  # shared by every variant
         return model
 
     monkeypatch.setattr(rtbench.runner, "build_model", build_slow_backbone)
