@@ -23,12 +23,12 @@ from rtbench.measure.memory import peak_memory_bytes
 from rtbench.measure.params import count_params, param_parts
 from rtbench.measure.stats import summarize
 from rtbench.measure.timing import Timed, TimingPlan, measure_interleaved
-from rtbench.models.build import SCOPES, STRIDES, build_model, make_inputs
+from rtbench.models.build import SCOPES, build_model, make_inputs
+from rtbench.models.decoder import min_square_input
 from rtbench.spec import VariantSpec
 
 SCHEMA = "rtbench.results/1"
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-NUM_QUERIES = 300  # RT-DETR's decoder keeps the top 300 encoder cells
 CALIBRATION = "__calibration__"
 
 
@@ -65,10 +65,11 @@ def resolve_device(cfg: BenchConfig) -> torch.device:
         raise BenchError(f"--batch {cfg.batch}: must be at least 1")
     if cfg.threads is not None and cfg.threads < 1:
         raise BenchError(f"--threads {cfg.threads}: must be at least 1")
-    if cfg.scope == "detector" and sum((cfg.size // s) ** 2 for s in STRIDES) < NUM_QUERIES:
+    smallest = min_square_input()  # the decoder's own rule: enough valid cells for its queries
+    if cfg.scope == "detector" and cfg.size < smallest:
         raise BenchError(
-            f"--size {cfg.size} is too small at detector scope: the decoder keeps {NUM_QUERIES} "
-            "encoder cells; use --size 128 or more"
+            f"--size {cfg.size} is too small at detector scope: the decoder keeps the top 300 "
+            f"encoder cells; use --size {smallest} or more"
         )
     try:
         device = torch.device(cfg.device)

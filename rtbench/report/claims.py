@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from rich.table import Table
 
+from rtbench.report.table3 import describe_run
+
 SIZE_RELATIVE = 0.5  # a measured change within +-50% of the claimed change agrees in size ...
 SIZE_ABSOLUTE = 0.05  # ... or within 5 percentage points, for claims of a few percent
 
@@ -68,7 +70,7 @@ def evaluate_claims(document: dict) -> list[dict]:
             failed.setdefault(row["variant"], row.get("error") or "failed")
     context = {
         "scope": document["config"]["scope"],
-        "measured_on": measured_on(document),
+        "measured_on": describe_run(document),
     }
     records = []
     for claim in CLAIMS:
@@ -107,23 +109,6 @@ def evaluate_claims(document: dict) -> list[dict]:
         )
         records.append(record)
     return records
-
-
-def measured_on(document: dict) -> str:
-    """Where and how the run measured, in one phrase: device, dtype, runtime, scope, form."""
-    cfg, env = document["config"], document["environment"]
-    form = "deploy form" if cfg.get("deploy") else "training form"
-    return (
-        f"{env.get('device_name', cfg['device'])} ({cfg['device']}), {cfg['dtype']}, "
-        f"{runtime(cfg)}, {cfg['scope']} scope, {cfg['size']}x{cfg['size']}, "
-        f"batch {cfg['batch']}, {form}"
-    )
-
-
-def runtime(config: dict) -> str:
-    if config.get("cuda_graphs"):
-        return "PyTorch CUDA graph replay"
-    return "PyTorch torch.compile" if config.get("compile") else "PyTorch eager"
 
 
 def size_agrees(measured: float, claimed: float) -> bool:
@@ -240,8 +225,10 @@ MARK_STYLE = {True: "green", False: "red", None: "dim"}
 
 def claims_rich_table(claims: list[dict]) -> Table:
     where = claims[0]["measured_on"] if claims else "this run's device"
+    title = f"Paper claims (section 5.2), measured on {where}"
     table = Table(
-        title=f"Paper claims (section 5.2), measured on {where}",
+        title=title,
+        min_width=len(title),  # the title on one line where the console is wide enough
         caption="Paper latency: T4, TensorRT FP16; measured: PyTorch on this device. "
         "AP gains are the paper's.",
         title_justify="left",

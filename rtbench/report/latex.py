@@ -4,9 +4,7 @@ Needs \\usepackage{booktabs} in the preamble. The numbers are table3_frame's; on
 and the escaping are LaTeX's.
 """
 
-from rtbench.report.claims import runtime
-from rtbench.report.table3 import _cell as table3_cell
-from rtbench.report.table3 import table3_frame
+from rtbench.report.table3 import cell, runtime, table3_frame
 
 ESCAPES = {
     "\\": r"\textbackslash{}",
@@ -81,5 +79,5 @@ def caption(document: dict, reference: str | None) -> str:
 
 
 def _cell(value, fmt: str) -> str:
-    cell = table3_cell(value, fmt)
-    return "--" if cell == "-" else cell  # table3 marks a missing figure "-"
+    text = cell(value, fmt)
+    return "--" if text == "-" else text  # table3 marks a missing figure "-"

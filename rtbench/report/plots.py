@@ -12,9 +12,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from rtbench.report.claims import runtime
 from rtbench.report.files import write_atomic
-from rtbench.report.table3 import table3_frame, title
+from rtbench.report.table3 import describe_run, runtime, table3_frame
 
 MEASURED, PAPER = "tab:blue", "tab:orange"
 PAPER_LABEL = "paper (T4, TensorRT FP16)"
@@ -83,7 +82,7 @@ def latency_vs_ap(document: dict) -> Figure | None:
     ax.set_ylabel("AP (%), COCO val2017, from the paper")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize="small")
-    ax.set_title(f"Paper AP vs latency\n{_run_line(document)}", fontsize="medium")
+    ax.set_title(f"Paper AP vs latency\n{describe_run(document)}", fontsize="medium")
     return figure
 
 
@@ -136,7 +135,7 @@ def params_flops_latency(document: dict) -> Figure | None:
         ax.grid(True, axis="y", alpha=0.3)
         ax.set_axisbelow(True)
     figure.suptitle(
-        f"Params, GFLOPs and latency per variant\n{_run_line(document)}", fontsize="medium"
+        f"Params, GFLOPs and latency per variant\n{describe_run(document)}", fontsize="medium"
     )
     figure.tight_layout()
     return figure
@@ -228,10 +227,6 @@ def _ci_err(frame: pd.DataFrame, document: dict) -> list[list[float]]:
 def _device(document: dict) -> str:
     env, cfg = document["environment"], document["config"]
     return f"{env.get('device_name', cfg['device'])}, {runtime(cfg)}"
-
-
-def _run_line(document: dict) -> str:
-    return f"{title(document).removeprefix('Table 3 mirror: ')}, {runtime(document['config'])}"
 
 
 def _png(figure: Figure) -> bytes:

@@ -52,7 +52,7 @@ def _params_match(row: dict) -> str:
     return "yes" if math.floor(row["params"] / 1e6) == row["paper_params_m"] else "NO"
 
 
-def _cell(value, fmt: str) -> str:
+def cell(value, fmt: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return fmt.format(value)
@@ -65,19 +65,30 @@ def _headers(frame: pd.DataFrame) -> list[str]:
 
 def formatted(frame: pd.DataFrame) -> list[list[str]]:
     return [
-        [_cell(value, COLUMNS[col][1]) for col, value in zip(frame.columns, row, strict=True)]
+        [cell(value, COLUMNS[col][1]) for col, value in zip(frame.columns, row, strict=True)]
         for row in frame.itertuples(index=False)
     ]
 
 
-def title(document: dict) -> str:
+def describe_run(document: dict) -> str:
+    """What ran, where and how, in one phrase: every report's title or caption uses it."""
     cfg, env = document["config"], document["environment"]
     form = "deploy form (BN folded, RepVGG fused)" if cfg["deploy"] else "training form"
     return (
-        f"Table 3 mirror: {cfg['scope']} scope, {cfg['size']}x{cfg['size']}, batch {cfg['batch']}, "
-        f"{cfg['dtype']}, {form}, on {env['device_name']} ({env['device']}, "
+        f"{cfg['scope']} scope, {cfg['size']}x{cfg['size']}, batch {cfg['batch']}, "
+        f"{cfg['dtype']}, {form}, {runtime(cfg)}, on {env['device_name']} ({env['device']}, "
         f"{env['threads']} threads)"
     )
+
+
+def runtime(config: dict) -> str:
+    if config.get("cuda_graphs"):
+        return "PyTorch CUDA graph replay"
+    return "PyTorch torch.compile" if config.get("compile") else "PyTorch eager"
+
+
+def title(document: dict) -> str:
+    return f"Table 3 mirror: {describe_run(document)}"
 
 
 def rich_table(document: dict) -> Table:
@@ -106,12 +117,12 @@ def detail_rows(document: dict) -> list[list[str]]:
         memory = r.get("peak_memory_bytes")
         fraction = r.get("peak_fraction")
         rows.append([
-            r["variant"], ci, _cell(r["latency_p90_ms"], "{:.2f}"),
-            _cell(r["latency_p99_ms"], "{:.2f}"), _cell(r["latency_iqr_ms"], "{:.2f}"),
-            str(r["latency_samples"]), _cell(r["latency_normalized"], "{:.2f}"),
-            _cell(r.get("achieved_gflops_per_s"), "{:.1f}"),
-            _cell(None if fraction is None else 100 * fraction, "{:.0f}%"),
-            _cell(None if memory is None else memory / 2**20, "{:.0f}"),
+            r["variant"], ci, cell(r["latency_p90_ms"], "{:.2f}"),
+            cell(r["latency_p99_ms"], "{:.2f}"), cell(r["latency_iqr_ms"], "{:.2f}"),
+            str(r["latency_samples"]), cell(r["latency_normalized"], "{:.2f}"),
+            cell(r.get("achieved_gflops_per_s"), "{:.1f}"),
+            cell(None if fraction is None else 100 * fraction, "{:.0f}%"),
+            cell(None if memory is None else memory / 2**20, "{:.0f}"),
         ])  # fmt: skip
     return rows
 
