@@ -2,7 +2,7 @@
 
 Shared CI machines drift in speed between runs (other tenants, frequency scaling), so a latency is
 only comparable across runs after dividing it by the latency of a fixed workload timed in the
-same rounds (DESIGN.md section 6: only ratios measured in one run are comparable).
+same rounds (docs/design.md, "Measuring": only ratios measured in one run are comparable).
 
 The workload resembles what the detectors spend their time in: a stack of bottleneck convolutions
 (1x1, 3x3, 1x1 at four resolutions, as in a ResNet-50 on a 256x256 image) and a fused attention,

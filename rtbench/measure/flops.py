@@ -4,7 +4,7 @@ Units: fvcore counts one multiply-add as one "flop", i.e. MACs; FlopCounterMode 
 multiply-add. We report GMACs and GFLOPs = 2 x GMACs, labelled (the paper's 136 GFLOPs for
 RT-DETR-R50 are the latter).
 
-Traps handled here (DESIGN.md section 6):
+Traps handled here (docs/design.md, "Measuring"):
 - In torch 2.13 on the CPU both counters count zero for scaled_dot_product_attention; we register
   a handle: QK^T and AV, B*H*Lq*Lk*(Dk + Dv) MACs.
 - Bilinear grid sampling (deformable attention) does 4 multiply-adds per output element; fvcore
@@ -22,7 +22,7 @@ from fvcore.nn import FlopCountAnalysis
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from rtbench.measure.params import part_paths
+from rtbench.measure.params import model_parts, part_paths
 
 NOT_COUNTED_BY_CONVENTION = (
     "aten::batch_norm",
@@ -105,7 +105,9 @@ def count_flops(model: nn.Module, inputs) -> dict:
             model(inputs)
         counter_macs = counter.get_total_flops() / 2
 
-    parts = {label: by_module.get(path, 0) / 1e9 for label, path in part_paths(model).items()}
+    paths = part_paths(model)
+    parts = {label: by_module.get(paths[label], 0) / 1e9 if label in paths else 0.0
+             for label in model_parts(model)}  # fmt: skip
     uncounted = {op: n for op, n in sorted(skipped.items()) if op not in ELEMENTWISE_OR_FREE}
     diff = (counter_macs - macs) / macs * 100 if macs else 0.0
     return {

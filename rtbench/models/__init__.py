@@ -1,1 +1,1 @@
-"""Model code: blocks of DESIGN.md section 3, the encoder variants, and the whole detector."""
+"""Model code: building blocks, the encoder variants, and the whole detector (docs/design.md)."""

@@ -1,5 +1,8 @@
 """Intra-scale interaction: the transformer encoder layer and the ways variants apply it.
 
+Every intra-scale block takes (dim, levels, heads, ffn_dim, layers) and the keyword options it
+lists in `options`; `INTRA_BLOCKS` maps a spec's `intra.mode` to its class.
+
 Layer layout follows the reference RT-DETR `TransformerEncoderLayer` (post-norm,
 nn.MultiheadAttention with batch_first, FFN with GELU, dropout 0): the same modules and parameter
 shapes. Attention runs through the fused path (`need_weights=False` reaches SDPA).
@@ -47,9 +50,12 @@ class PerLevelAttention(nn.Module):
     With `shared`, one encoder's weights serve every level (B, D); otherwise one encoder per level.
     """
 
+    options = ("shared",)  # the spec's intra fields this block takes besides the common ones
+
     def __init__(
-        self, levels: tuple[int, ...], dim: int, heads: int, ffn_dim: int, layers: int, shared: bool
-    ):
+        self, dim: int, levels: tuple[int, ...], heads: int, ffn_dim: int, layers: int, *,
+        shared: bool = True,
+    ):  # fmt: skip
         super().__init__()
         self.levels = levels
         self.shared = shared
@@ -77,9 +83,11 @@ class JointAttention(nn.Module):
     levels apart, as the spec file states.
     """
 
+    options = ("level_embedding",)
+
     def __init__(
-        self, levels: tuple[int, ...], dim: int, heads: int, ffn_dim: int, layers: int,
-        level_embedding: bool,
+        self, dim: int, levels: tuple[int, ...], heads: int, ffn_dim: int, layers: int, *,
+        level_embedding: bool = False,
     ):  # fmt: skip
         super().__init__()
         self.levels = levels
@@ -103,3 +111,9 @@ class JointAttention(nn.Module):
         for level, piece, (b, c, h, w) in zip(self.levels, pieces, shapes, strict=True):
             feats[level] = piece.permute(0, 2, 1).reshape(b, c, h, w).contiguous()
         return feats
+
+
+INTRA_BLOCKS: dict[str, type[nn.Module]] = {
+    "per_level": PerLevelAttention,
+    "joint": JointAttention,
+}  # a spec's intra.mode "none" means no block

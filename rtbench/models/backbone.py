@@ -1,4 +1,4 @@
-"""ResNet-50-vd backbone ("PResNet-50-vd") of RT-DETR-R50 (DESIGN.md section 5).
+"""ResNet-50-vd backbone ("PResNet-50-vd") of RT-DETR-R50 (docs/design.md, "Detector scope").
 
 The "vd" tweaks (He et al., "Bag of Tricks", 2019): a deep stem of three 3x3 convs instead of one
 7x7, stride on the 3x3 conv of the bottleneck, and downsampling shortcuts that average-pool before

@@ -1,12 +1,15 @@
-"""Convolutional building blocks of RT-DETR's hybrid encoder (DESIGN.md section 3).
+"""Convolutional building blocks of RT-DETR's hybrid encoder (docs/design.md, "Building blocks").
 
 Layer names (conv, norm, conv1, conv2, bottlenecks) follow the reference RT-DETR-R50 code so a
-reader can hold the two side by side.
+reader can hold the two side by side. A block that changes form for deployment says how in its
+own `convert_to_deploy` (as the reference's RepVggBlock does); `models.deploy` only walks the tree.
 """
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from rtbench.models.deploy import conv_with_bias, fold_norm
 
 
 class FrozenBatchNorm2d(nn.Module):
@@ -50,11 +53,18 @@ class ConvNorm(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.act(self.norm(self.conv(x)))
 
+    def convert_to_deploy(self) -> None:
+        """Fold the norm into the conv: one conv with bias."""
+        if isinstance(self.norm, nn.Identity):
+            return
+        self.conv = conv_with_bias(self.conv, *fold_norm(self.conv, self.norm))
+        self.norm = nn.Identity()
+
 
 class RepVGGBlock(nn.Module):
     """3x3 ConvNorm + 1x1 ConvNorm on the same input, summed, then the activation.
 
-    `rtbench.models.deploy` folds the two branches into one 3x3 conv with bias (`fused`).
+    `convert_to_deploy` merges the two branches into one 3x3 conv with bias (`fused`).
     """
 
     def __init__(self, channels: int, act: str = "silu"):
@@ -68,6 +78,19 @@ class RepVGGBlock(nn.Module):
         if self.fused is not None:
             return self.act(self.fused(x))
         return self.act(self.conv1(x) + self.conv2(x))
+
+    def convert_to_deploy(self) -> None:
+        """Fold each branch's norm, pad the 1x1 kernel to 3x3 (its tap at the centre reads the
+        same pixel) and add: W = W3' + pad(W1'), b = b3' + b1'."""
+        if self.fused is not None:
+            return
+        c3, c1 = self.conv1.conv, self.conv2.conv
+        if c3.kernel_size != (3, 3) or c1.kernel_size != (1, 1) or c3.stride != c1.stride:
+            raise ValueError("RepVGG fusion expects a 3x3 and a 1x1 branch with the same stride")
+        w3, b3 = fold_norm(c3, self.conv1.norm)
+        w1, b1 = fold_norm(c1, self.conv2.norm)
+        self.fused = conv_with_bias(c3, w3 + F.pad(w1, [1, 1, 1, 1]), b3 + b1)
+        del self.conv1, self.conv2  # so parameter counts reflect the deploy form
 
 
 class CSPRepBlock(nn.Module):

@@ -1,11 +1,17 @@
-"""The one place that reads a spec and turns it into modules (STYLE.md: models as data)."""
+"""The one place that reads a spec and turns it into modules, and the one door into `models` for
+the rest of rtbench: scopes, inputs, and the smallest input a scope accepts.
+
+Blocks are found by name in their registries (`INTRA_BLOCKS`, `FUSION_BLOCKS`); each block takes the
+common arguments plus the spec fields it lists in its `options`, so a new block is a class and a
+registry line, and the spec's allowed names are tested against the registries' keys.
+"""
 
 import torch
 from torch import nn
 
-from rtbench.models.attention import JointAttention, PerLevelAttention
+from rtbench.models.attention import INTRA_BLOCKS
 from rtbench.models.encoder import HybridEncoder
-from rtbench.models.fusion import CCFF, PANetFusion
+from rtbench.models.fusion import FUSION_BLOCKS
 from rtbench.spec import LEVELS, SpecError, VariantSpec
 
 SCOPES = ("encoder", "detector")
@@ -13,23 +19,21 @@ STRIDES = (8, 16, 32)  # of S3, S4, S5
 
 
 def build_encoder(spec: VariantSpec) -> HybridEncoder:
-    dim, intra = spec.hidden_dim, spec.intra
-    levels = spec.level_indices()
-    intra_module: nn.Module | None = {
-        "none": lambda: None,
-        "per_level": lambda: PerLevelAttention(
-            levels, dim, intra.heads, intra.ffn_dim, intra.layers, intra.shared
-        ),
-        "joint": lambda: JointAttention(
-            levels, dim, intra.heads, intra.ffn_dim, intra.layers, intra.level_embedding
-        ),
-    }[intra.mode]()
-    fusion_module: nn.Module | None = {
-        "none": lambda: None,
-        "panet": lambda: PANetFusion(dim, len(LEVELS)),
-        "ccff": lambda: CCFF(dim, len(LEVELS), spec.fusion.depth),
-    }[spec.fusion.type]()
-    return HybridEncoder(spec.in_channels, dim, intra_module, fusion_module)
+    dim, intra, fusion = spec.hidden_dim, spec.intra, spec.fusion
+    intra_block = None
+    if intra.mode != "none":
+        cls = INTRA_BLOCKS[intra.mode]
+        options = {name: getattr(intra, name) for name in cls.options}
+        intra_block = cls(
+            dim, spec.level_indices(), intra.heads, intra.ffn_dim, intra.layers, **options
+        )
+    fusion_block = None
+    if fusion.type != "none":
+        cls = FUSION_BLOCKS[fusion.type]
+        fusion_block = cls(
+            dim, len(LEVELS), **{name: getattr(fusion, name) for name in cls.options}
+        )
+    return HybridEncoder(spec.in_channels, dim, intra_block, fusion_block)
 
 
 def build_model(spec: VariantSpec, scope: str, seed: int = 0) -> nn.Module:
@@ -54,6 +58,16 @@ def build_model(spec: VariantSpec, scope: str, seed: int = 0) -> nn.Module:
         in_channels=(spec.hidden_dim,) * len(LEVELS), hidden_dim=spec.hidden_dim
     )
     return Detector(backbone, encoder, decoder).eval()
+
+
+def min_input_size(scope: str) -> int:
+    """Smallest square input side a scope accepts: the stride of S5 at encoder scope; at detector
+    scope the decoder's own rule (enough valid cells for its 300 queries)."""
+    if scope == "detector":
+        from rtbench.models.decoder import min_square_input
+
+        return min_square_input()
+    return STRIDES[-1]
 
 
 def make_inputs(spec: VariantSpec, scope: str, size: int, batch: int, seed: int = 0):

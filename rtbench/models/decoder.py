@@ -1,4 +1,4 @@
-"""RT-DETR decoder, inference path only (DESIGN.md section 5; RT-DETR paper section 4.3).
+"""RT-DETR decoder, inference path only (docs/design.md, "Detector scope"; paper section 4.3).
 
 Uncertainty-minimal query selection picks the top-scoring encoder cells as initial queries and
 boxes; six layers of self-attention, multi-scale deformable cross-attention (Zhu et al.,

@@ -10,6 +10,10 @@ class Detector(nn.Module):
         self.encoder = encoder
         self.decoder = decoder
 
+    def parts(self) -> dict[str, nn.Module | None]:
+        """Backbone, the encoder's parts, decoder: the order data flows through them."""
+        return {"backbone": self.backbone, **self.encoder.parts(), "decoder": self.decoder}
+
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
         feats = self.backbone(images)  # [B, 512|1024|2048, H/8|16|32, W/8|16|32]
         return self.decoder(self.encoder(feats))  # logits [B, Q, 80], boxes [B, Q, 4]

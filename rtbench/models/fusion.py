@@ -3,6 +3,9 @@
 Both walk top-down (coarse to fine) then bottom-up, with the module names of the reference
 RT-DETR-R50 `HybridEncoder` (lateral_convs, fpn_blocks, downsample_convs, pan_blocks), so that
 variant E is the reference layer for layer. They differ only in how two maps merge.
+
+Every fusion block takes (dim, num_levels) and the keyword options it lists in `options`;
+`FUSION_BLOCKS` maps a spec's `fusion.type` to its class.
 """
 
 import torch
@@ -48,7 +51,9 @@ class TopDownBottomUp(nn.Module):
 class CCFF(TopDownBottomUp):
     """Concatenate the two maps (2C channels) and fuse with a CSPRep block back to C."""
 
-    def __init__(self, dim: int, num_levels: int = 3, depth: int = 3, act: str = "silu"):
+    options = ("depth",)  # the spec's fusion fields this block takes
+
+    def __init__(self, dim: int, num_levels: int = 3, *, depth: int = 3, act: str = "silu"):
         super().__init__(dim, num_levels, act)
         steps = num_levels - 1
         self.fpn_blocks = nn.ModuleList(CSPRepBlock(2 * dim, dim, depth, act) for _ in range(steps))
@@ -62,10 +67,12 @@ class CCFF(TopDownBottomUp):
 
 
 class PANetFusion(TopDownBottomUp):
-    """Our reading of the paper's PANet-style fusion (DESIGN.md section 4): element-wise sums,
-    a 3x3 ConvNorm after each bottom-up sum, no RepVGG and no CSP."""
+    """Our reading of the paper's PANet-style fusion (docs/design.md, "The variants"): element-wise
+    sums, a 3x3 ConvNorm after each bottom-up sum, no RepVGG and no CSP."""
 
-    def __init__(self, dim: int, num_levels: int = 3, act: str = "silu"):
+    options = ()
+
+    def __init__(self, dim: int, num_levels: int = 3, *, act: str = "silu"):
         super().__init__(dim, num_levels, act)
         steps = num_levels - 1
         self.pan_blocks = nn.ModuleList(ConvNorm(dim, dim, 3, act=act) for _ in range(steps))
@@ -75,3 +82,9 @@ class PANetFusion(TopDownBottomUp):
 
     def merge_up(self, step: int, downsampled: Tensor, lateral: Tensor) -> Tensor:
         return self.pan_blocks[step](downsampled + lateral)
+
+
+FUSION_BLOCKS: dict[str, type[TopDownBottomUp]] = {
+    "panet": PANetFusion,
+    "ccff": CCFF,
+}  # a spec's fusion.type "none" means no block

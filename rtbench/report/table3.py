@@ -1,7 +1,7 @@
 """The Table 3 mirror: paper figures beside measured ones, as a frame, a rich table, Markdown, CSV.
 
 Latency is compared as a ratio to a reference row (A when present): absolute milliseconds on
-another device and runtime never match the paper's T4 + TensorRT FP16 figures (DESIGN.md 1).
+another device and runtime never match the paper's T4 + TensorRT FP16 figures (docs/design.md, "Table 3").
 """
 
 import math
