@@ -71,11 +71,49 @@ def test_seed_gives_identical_weights_and_inputs():
 
 
 def test_sincos_quarters_follow_row_major_tokens():
-    emb = sincos_2d(2, 3, 8)[0]  # tokens (y, x): (0,0) (0,1) (0,2) (1,0) ...
-    assert emb.shape == (6, 8)
-    x_sin, y_sin = emb[:, 0], emb[:, 4]
-    assert torch.allclose(x_sin, torch.sin(torch.tensor([0.0, 1, 2, 0, 1, 2])))
-    assert torch.allclose(y_sin, torch.sin(torch.tensor([0.0, 0, 0, 1, 1, 1])))
+    # dim 8: quarters of 2 channels, omega = (1, 1/100); channel 0 is sin of an integer coordinate.
+    # Token t of a height x width map sits at row t // width, column t % width. The reference's
+    # first quarters follow t // height, its last quarters t % height: the row and the column on a
+    # square map, and on a non-square one the reference's own (w-major) grid order.
+    def sin(values):
+        return torch.sin(torch.tensor(values, dtype=torch.float32))
+
+    square = sincos_2d(3, 3, 8)[0]  # tokens (row, col): (0,0) (0,1) (0,2) (1,0) ...
+    assert square.shape == (9, 8)
+    assert torch.allclose(square[:, 0], sin([0, 0, 0, 1, 1, 1, 2, 2, 2]))  # sin(row)
+    assert torch.allclose(square[:, 4], sin([0, 1, 2, 0, 1, 2, 0, 1, 2]))  # sin(col)
+    assert torch.allclose(square[:, 2], torch.cos(torch.tensor([0.0, 0, 0, 1, 1, 1, 2, 2, 2])))
+    assert torch.allclose(square[:, 1], sin([0, 0, 0, 0.01, 0.01, 0.01, 0.02, 0.02, 0.02]))
+
+    wide = sincos_2d(2, 3, 8)[0]  # rows (0,0,0,1,1,1), cols (0,1,2,0,1,2)
+    assert wide.shape == (6, 8)
+    assert torch.allclose(wide[:, 0], sin([0, 0, 1, 1, 2, 2]))  # t // 2
+    assert torch.allclose(wide[:, 4], sin([0, 1, 0, 1, 0, 1]))  # t % 2
+    tall = sincos_2d(3, 2, 8)[0]  # rows (0,0,1,1,2,2), cols (0,1,0,1,0,1)
+    assert torch.allclose(tall[:, 0], sin([0, 0, 0, 1, 1, 1]))  # t // 3
+    assert torch.allclose(tall[:, 4], sin([0, 1, 2, 0, 1, 2]))  # t % 3
+
+
+def reference_sincos(w: int, h: int, dim: int, temperature: float = 10000.0) -> torch.Tensor:
+    """The reference's build_2d_sincos_position_embedding(w, h, dim, temperature), re-stated."""
+    grid_w, grid_h = torch.meshgrid(
+        torch.arange(w, dtype=torch.float32), torch.arange(h, dtype=torch.float32), indexing="ij"
+    )
+    pos_dim = dim // 4
+    omega = 1.0 / temperature ** (torch.arange(pos_dim, dtype=torch.float32) / pos_dim)
+    out_w = grid_w.flatten()[:, None] @ omega[None]
+    out_h = grid_h.flatten()[:, None] @ omega[None]
+    return torch.cat([out_w.sin(), out_w.cos(), out_h.sin(), out_h.cos()], dim=1)[None]
+
+
+SINCOS_SHAPES = [(1, 1), (2, 2), (2, 3), (3, 2), (1, 5), (20, 20), (8, 12)]  # (height, width)
+
+
+@pytest.mark.parametrize("dim", [8, 256])
+@pytest.mark.parametrize("height,width", SINCOS_SHAPES)
+def test_sincos_equals_the_reference_exactly(height, width, dim):
+    # forward calls it with (w, h) for a [B, C, h, w] map
+    assert torch.equal(sincos_2d(height, width, dim), reference_sincos(width, height, dim))
 
 
 # --- E against the reference RT-DETR-R50 HybridEncoder, re-stated as plain functions -----------
@@ -160,7 +198,7 @@ def reference_forward(p: dict, feats: list[torch.Tensor]) -> list[torch.Tensor]:
     proj = [cn(f"input_proj.{i}.", f, act=False) for i, f in enumerate(feats)]
     b, c, h, w = proj[2].shape
     src = proj[2].flatten(2).permute(0, 2, 1)
-    pos = sincos_2d(h, w, c)
+    pos = reference_sincos(w, h, c)  # as the reference's forward calls it
     layer = "intra.encoder.0.layers.0."
     q = src + pos
     wq, wk, wv = p[f"{layer}self_attn.in_proj_weight"].chunk(3)
@@ -192,7 +230,17 @@ def reference_forward(p: dict, feats: list[torch.Tensor]) -> list[torch.Tensor]:
     return outs
 
 
-def test_e_computes_what_the_reference_computes():
+def non_square_inputs(batch: int) -> list[torch.Tensor]:
+    """Backbone maps of a 64 x 96 image: S3 8x12, S4 4x6, S5 2x3 (make_inputs builds squares)."""
+    generator = torch.Generator().manual_seed(1)
+    return [
+        torch.randn(batch, c, h, w, generator=generator)
+        for c, h, w in ((512, 8, 12), (1024, 4, 6), (2048, 2, 3))
+    ]
+
+
+@pytest.mark.parametrize("shape", ["square", "non_square"])
+def test_e_computes_what_the_reference_computes(shape):
     spec = VARIANTS["E"]
     model = build_encoder(spec).eval()
     generator = torch.Generator().manual_seed(0)
@@ -201,7 +249,10 @@ def test_e_computes_what_the_reference_computes():
             buffer.copy_(0.1 * torch.randn(buffer.shape, generator=generator))
         elif name.endswith("running_var"):
             buffer.copy_(0.5 + torch.rand(buffer.shape, generator=generator))
-    feats = make_inputs(spec, "encoder", SIZE, batch=2)
+    if shape == "square":
+        feats = make_inputs(spec, "encoder", SIZE, batch=2)  # S5 2x2
+    else:
+        feats = non_square_inputs(batch=2)  # S5 2x3
     with torch.inference_mode():
         ours = model(feats)
         expected = reference_forward(model.state_dict(), feats)
