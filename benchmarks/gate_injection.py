@@ -1,4 +1,5 @@
-"""Can the gate fail? Run `rtbench check` with an injected slowdown (a benchmark, not a test).
+"""Can the gate fail? Measure as the baseline was with an injected slowdown, then gate (a benchmark,
+not a test).
 
 The slowdown busy-waits after each forward of the chosen part so that the part takes FACTOR times
 as long: a whole variant (`--variant E`) or a block every variant shares (`--shared backbone`).
@@ -9,22 +10,14 @@ as long: a whole variant (`--variant E`) or a block every variant shares (`--sha
 
 import argparse
 import sys
-import time
 
-import rtbench.runner
-from rtbench.cli import app
+from rich.console import Console
 
-
-def slowed(forward, factor: float):
-    def slow_forward(*args):
-        start = time.perf_counter()
-        out = forward(*args)
-        deadline = start + factor * (time.perf_counter() - start)
-        while time.perf_counter() < deadline:
-            pass
-        return out
-
-    return slow_forward
+from rtbench.gate import compare, render
+from rtbench.measure.inject import slowed_builder
+from rtbench.results import load_results
+from rtbench.runner import config_from_record, run_benchmark
+from rtbench.spec import load_variants, select
 
 
 def main() -> None:
@@ -35,20 +28,16 @@ def main() -> None:
     parser.add_argument("--factor", type=float, default=1.5)
     parser.add_argument("--baseline", default="results/baseline-cpu.json")
     args = parser.parse_args()
-    build = rtbench.runner.build_model
 
-    def build_slowed(spec, scope, seed=0):
-        model = build(spec, scope, seed)
-        if args.shared:
-            part = getattr(model, args.shared)
-            part.forward = slowed(part.forward, args.factor)
-        elif spec.name == args.variant:
-            model.forward = slowed(model.forward, args.factor)
-        return model
-
-    rtbench.runner.build_model = build_slowed
-    sys.exit(app(["check", "--baseline", args.baseline, "--results-dir", "/tmp/rtbench-injected"],
-                 standalone_mode=False))  # fmt: skip
+    baseline = load_results(args.baseline)
+    names = list(dict.fromkeys(row["variant"] for row in baseline["rows"]))
+    specs = select(load_variants(), names)
+    build = slowed_builder(args.factor, variant=args.variant, part=args.shared)
+    current = run_benchmark(specs, config_from_record(baseline["config"]), build=build)
+    report = compare(baseline, current)
+    Console(width=200).print(render(report))
+    print("gate:", "FAIL: regression" if report.failed else "pass")
+    sys.exit(1 if report.failed else 0)
 
 
 if __name__ == "__main__":

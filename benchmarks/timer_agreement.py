@@ -14,7 +14,7 @@ import torch
 import torch.utils.benchmark as tb
 
 from rtbench.measure.stats import summarize
-from rtbench.measure.timing import make_clock
+from rtbench.measure.timing import wall_clock
 from rtbench.models.build import build_model, make_inputs
 from rtbench.spec import load_variants, select
 
@@ -38,7 +38,7 @@ def main() -> None:
         with torch.inference_mode():
             return model(inputs)
 
-    clock = make_clock(torch.device("cpu"))
+    clock = wall_clock()
     timer = tb.Timer(stmt="step()", globals={"step": step}, num_threads=args.threads)
     for _ in range(args.warmup):
         step()

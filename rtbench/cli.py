@@ -1,12 +1,18 @@
 """rtbench command line: list, show, run, compare, baseline, check.
 
-Commands are thin: they parse options, call plain functions and print. A user error is one line
-on stderr and exit code 1 (2 for `check` on unusable input), never a traceback.
+Commands are thin: they parse options, call plain functions and print. The measuring options that
+`run`, `compare` and `baseline` share are declared once, in `MeasureOptions`, and reach the run's
+`BenchConfig` field by field in `MeasureOptions.config`. A user error is one line on stderr and
+exit code 1 (2 for `check` on unusable input), never a traceback; user text is printed as text,
+never read as markup.
 """
 
+import inspect
 import sys
-from collections.abc import Callable
-from dataclasses import replace
+import typing
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields, replace
 from functools import wraps
 from pathlib import Path
 from typing import Annotated
@@ -17,10 +23,12 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from rtbench.config import BenchConfig, BenchError
 from rtbench.gate import DEFAULT_ALPHA, DEFAULT_THRESHOLD, GateError
 from rtbench.measure.timing import TimingPlan
-from rtbench.runner import BenchConfig, BenchError, config_from_record
+from rtbench.results import ResultsError
 from rtbench.spec import DEFAULT_VARIANTS_DIR, SpecError, load_variants, select
 
 app = typer.Typer(
@@ -37,30 +45,101 @@ DEFAULT_RESULTS_DIR = Path("results")
 DEFAULT_BASELINE = DEFAULT_RESULTS_DIR / "baseline-cpu.json"
 GATE_SIZE = 256  # the gate runs whole detectors at a reduced size: minutes, not tens of minutes
 GATE_ITERS = 20  # samples per variant: enough for the rank test to see a real slowdown clearly
+USER_ERRORS = (SpecError, BenchError, ResultsError, OSError)
 
-VariantsDir = Annotated[
-    Path, typer.Option("--variants-dir", help="Folder of variant YAML files.", show_default=False)
-]
-ResultsDir = Annotated[Path, typer.Option("--results-dir", help="Where run folders go.")]
-RunId = Annotated[str | None, typer.Option(help="Run folder name (default: time, scope, device).")]
-Scope = Annotated[str, typer.Option(help="encoder (S3-S5 maps in) or detector (image in).")]
-Device = Annotated[str, typer.Option(help="cpu, cuda, cuda:N, or auto (cuda when available).")]
-Dtype = Annotated[str, typer.Option(help="fp32, or fp16 / bf16 under autocast.")]
-Size = Annotated[int, typer.Option(help="Input side in pixels, a multiple of 32.")]
-Batch = Annotated[int, typer.Option(help="Batch size.")]
-Seed = Annotated[int, typer.Option(help="Seed of weights and inputs.")]
-Threads = Annotated[int | None, typer.Option(help="CPU threads (default: torch's choice).")]
-Warmup = Annotated[int, typer.Option(help="Warm-up calls at least; more until timings settle.")]
-Iters = Annotated[
-    int | None, typer.Option(help="Fixed timed calls per variant; overrides --min-time.")
-]
-MinTime = Annotated[float, typer.Option(help="Seconds of timed calls per variant (adaptive).")]
-Deploy = Annotated[bool, typer.Option(help="Fold BatchNorm and fuse RepVGG blocks first.")]
-ChannelsLast = Annotated[bool, typer.Option(help="channels_last memory format.")]
-Compile = Annotated[bool, typer.Option(help="torch.compile the model.")]
-CudaGraphs = Annotated[bool, typer.Option(help="Time replays of a captured CUDA graph.")]
-Flops = Annotated[bool, typer.Option(help="Count FLOPs (fvcore, cross-checked).")]
-Plots = Annotated[bool, typer.Option(help="Write PNG plots into the run folder.")]
+_CONFIG, _TIMING = BenchConfig(), TimingPlan()
+MEASURING = "Measuring"  # the help panel of the shared options
+
+
+def _option(help: str, *names: str) -> typer.models.OptionInfo:
+    return typer.Option(*names, help=help, rich_help_panel=MEASURING)
+
+
+@dataclass(frozen=True)
+class MeasureOptions:
+    """The measuring options of `run`, `compare` and `baseline`, with BenchConfig's defaults."""
+
+    scope: Annotated[str, _option("encoder (S3-S5 maps in) or detector (image in).")] = (
+        _CONFIG.scope
+    )
+    device: Annotated[str, _option("cpu, cuda, cuda:N, or auto (cuda when available).")] = "auto"
+    runtime: Annotated[
+        str, _option("Runtimes to time side by side, comma-separated (see `rtbench runtimes`).")
+    ] = ",".join(_CONFIG.runtimes)
+    dtype: Annotated[str, _option("fp32, or fp16 / bf16 (autocast in PyTorch).")] = _CONFIG.dtype
+    size: Annotated[int, _option("Input side in pixels, a multiple of 32.")] = _CONFIG.size
+    batch: Annotated[int, _option("Batch size.")] = _CONFIG.batch
+    seed: Annotated[int, _option("Seed of weights and inputs.")] = _CONFIG.seed
+    threads: Annotated[int | None, _option("CPU threads (default: torch's choice).")] = (
+        _CONFIG.threads
+    )
+    warmup: Annotated[int, _option("Warm-up calls at least; more until timings settle.")] = (
+        _TIMING.warmup
+    )
+    iters: Annotated[
+        int | None, _option("Fixed timed calls per variant; overrides --min-time.")
+    ] = _TIMING.iters
+    min_time: Annotated[float, _option("Seconds of timed calls per variant (adaptive).")] = (
+        _TIMING.min_time_s
+    )
+    deploy: Annotated[bool, _option("Fold BatchNorm and fuse RepVGG blocks first.")] = (
+        _CONFIG.deploy
+    )
+    channels_last: Annotated[bool, _option("channels_last memory format (PyTorch runtimes).")] = (
+        _CONFIG.channels_last
+    )
+    flops: Annotated[bool, _option("Count FLOPs (fvcore, cross-checked).")] = _CONFIG.flops
+    variants_dir: Annotated[Path, _option("Folder of variant YAML files.", "--variants-dir")] = (
+        DEFAULT_VARIANTS_DIR
+    )
+
+    def config(self) -> BenchConfig:
+        device = self.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        timing = replace(_TIMING, warmup=self.warmup, iters=self.iters, min_time_s=self.min_time)
+        runtimes = tuple(name.strip() for name in self.runtime.split(",") if name.strip())
+        return BenchConfig(
+            scope=self.scope,
+            device=device,
+            dtype=self.dtype,
+            size=self.size,
+            batch=self.batch,
+            seed=self.seed,
+            threads=self.threads,
+            deploy=self.deploy,
+            channels_last=self.channels_last,
+            runtimes=runtimes,
+            flops=self.flops,
+            timing=timing,
+        )
+
+
+def measuring(**defaults) -> Callable:
+    """Give a command the measuring options: typer sees each as a keyword parameter (with the
+    default given here, else MeasureOptions'), and the command gets one `options` argument."""
+    hints = typing.get_type_hints(MeasureOptions, include_extras=True)
+    shared = [
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY,
+                          default=defaults.get(f.name, f.default), annotation=hints[f.name])
+        for f in fields(MeasureOptions)
+    ]  # fmt: skip
+    names = [p.name for p in shared]
+
+    def decorate(command: Callable) -> Callable:
+        own = [p for p in inspect.signature(command).parameters.values() if p.name != "options"]
+
+        @wraps(command)
+        def wrapper(**kwargs):
+            options = MeasureOptions(**{name: kwargs.pop(name) for name in names})
+            return command(**kwargs, options=options)
+
+        params = own + shared
+        wrapper.__signature__ = inspect.Signature(params)
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
+        return wrapper
+
+    return decorate
 
 
 def user_errors(command: Callable | None = None, *, code: int = 1) -> Callable:
@@ -71,8 +150,8 @@ def user_errors(command: Callable | None = None, *, code: int = 1) -> Callable:
         def wrapper(*args, **kwargs):
             try:
                 return command(*args, **kwargs)
-            except (SpecError, BenchError, GateError, OSError) as err:
-                err_console.print(f"[red]error:[/] {err}", highlight=False)
+            except USER_ERRORS as err:
+                error(str(err))
                 raise typer.Exit(code) from None
             except KeyboardInterrupt:
                 err_console.print("interrupted; files already written are intact")
@@ -81,6 +160,23 @@ def user_errors(command: Callable | None = None, *, code: int = 1) -> Callable:
         return wrapper
 
     return decorate(command) if command is not None else decorate
+
+
+def error(message: str) -> None:
+    err_console.print(Text("error: ", style="red") + Text(message), highlight=False)
+
+
+def warning(message: str) -> None:
+    err_console.print(Text("warning: ", style="yellow") + Text(message), highlight=False)
+
+
+VariantsDir = Annotated[
+    Path, typer.Option("--variants-dir", help="Folder of variant YAML files.", show_default=False)
+]
+ResultsDir = Annotated[Path, typer.Option("--results-dir", help="Where run folders go.")]
+RunId = Annotated[str | None, typer.Option(help="Run folder name (default: time, scope, device).")]
+Plots = Annotated[bool, typer.Option(help="Write PNG plots into the run folder.")]
+Variants = Annotated[list[str] | None, typer.Argument(help="Variant names, or all (default).")]
 
 
 @app.command("list")
@@ -111,107 +207,66 @@ def show(
     parts = {s: param_parts(m) for s, m in counted.items()}
     for part in parts[scopes[-1]]:
         table.add_row(part, *(_count(parts[s].get(part)) for s in scopes))
-    table.add_row("[bold]total", *(_count(count_params(m)) for m in counted.values()))
+    table.add_row(Text("total", style="bold"), *(_count(count_params(m)) for m in counted.values()))
     console.print(table)
     if spec.paper:
         console.print(
             f"Paper (Table 3): AP {spec.paper.ap}, #Params {spec.paper.params_m}M, "
-            f"latency {spec.paper.latency_ms} ms (T4, TensorRT FP16)"
+            f"latency {spec.paper.latency_ms} ms (T4, TensorRT FP16)",
+            highlight=False,
         )
 
 
 @app.command()
 @user_errors
+@measuring()
 def run(
     variant: Annotated[str, typer.Option("--variant", "-v", help="Variant name, e.g. E.")],
-    scope: Scope = "detector",
-    device: Device = "auto",
-    dtype: Dtype = "fp32",
-    size: Size = 640,
-    batch: Batch = 1,
-    seed: Seed = 0,
-    threads: Threads = None,
-    warmup: Warmup = 3,
-    iters: Iters = None,
-    min_time: MinTime = 2.0,
-    deploy: Deploy = False,
-    channels_last: ChannelsLast = False,
-    compile: Compile = False,
-    cuda_graphs: CudaGraphs = False,
-    flops: Flops = True,
     plots: Plots = False,
-    variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR,
     results_dir: ResultsDir = DEFAULT_RESULTS_DIR,
     run_id: RunId = None,
+    *,
+    options: MeasureOptions,
 ) -> None:
     """Measure one variant: params, GMACs/GFLOPs, latency."""
-    options = {k: v for k, v in locals().items() if k != "variant"}
-    _benchmark([variant], **options)
+    _benchmark([variant], options, results_dir, run_id, plots)
 
 
 @app.command()
 @user_errors
+@measuring()
 def compare(
-    variants: Annotated[
-        list[str] | None, typer.Argument(help="Variant names, or all (default).")
-    ] = None,
-    scope: Scope = "detector",
-    device: Device = "auto",
-    dtype: Dtype = "fp32",
-    size: Size = 640,
-    batch: Batch = 1,
-    seed: Seed = 0,
-    threads: Threads = None,
-    warmup: Warmup = 3,
-    iters: Iters = None,
-    min_time: MinTime = 2.0,
-    deploy: Deploy = False,
-    channels_last: ChannelsLast = False,
-    compile: Compile = False,
-    cuda_graphs: CudaGraphs = False,
-    flops: Flops = True,
+    variants: Variants = None,
     plots: Plots = True,
-    variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR,
     results_dir: ResultsDir = DEFAULT_RESULTS_DIR,
     run_id: RunId = None,
+    *,
+    options: MeasureOptions,
 ) -> None:
     """Measure several variants interleaved and write the Table 3 mirror under results/."""
-    options = {k: v for k, v in locals().items() if k != "variants"}
-    _benchmark(variants or ["all"], **options)
+    _benchmark(variants or ["all"], options, results_dir, run_id, plots)
 
 
 @app.command()
 @user_errors
+@measuring(device="cpu", size=GATE_SIZE, iters=GATE_ITERS)
 def baseline(
-    variants: Annotated[
-        list[str] | None, typer.Argument(help="Variant names, or all (default).")
-    ] = None,
+    variants: Variants = None,
     out: Annotated[Path, typer.Option(help="Baseline file to write.")] = DEFAULT_BASELINE,
-    scope: Scope = "detector",
-    device: Device = "cpu",
-    dtype: Dtype = "fp32",
-    size: Size = GATE_SIZE,
-    batch: Batch = 1,
-    seed: Seed = 0,
-    threads: Threads = None,
-    warmup: Warmup = 3,
-    iters: Iters = GATE_ITERS,
-    min_time: MinTime = 2.0,
-    deploy: Deploy = False,
-    channels_last: ChannelsLast = False,
-    compile: Compile = False,
-    cuda_graphs: CudaGraphs = False,
-    variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR,
+    *,
+    options: MeasureOptions,
 ) -> None:
     """Measure the regression gate's workload (reduced size) and write a baseline file."""
-    options = {k: v for k, v in locals().items() if k not in ("variants", "out", "variants_dir")}
     from rtbench.report.files import write_json
 
-    document = _measure(variants or ["all"], variants_dir, _config(**options, flops=True))
+    if out.is_dir():
+        raise BenchError(f"--out {out}: is a folder; name the baseline file to write")
+    cfg = replace(options.config(), flops=True)  # the gate compares sizes too
+    document = _measure(variants or ["all"], options.variants_dir, cfg)
     document["run_id"] = out.stem
     write_json(out, document)
     _print_report(document)
-    console.print(f"baseline: {out}", highlight=False)
+    console.print(Text(f"baseline: {out}"))
     _exit_if_failed(document)
 
 
@@ -234,38 +289,48 @@ def check(
     """Exit 1 when a variant got slower or bigger than the baseline, 0 otherwise, 2 on unusable
     input. Latency is compared normalized by a calibration workload timed in the same run."""
     from rtbench.gate import compare as gate_compare
-    from rtbench.gate import load_results, render
+    from rtbench.gate import render
     from rtbench.report.write import write_run
+    from rtbench.results import load_results
+    from rtbench.runner import config_from_record
 
     if not 0 < threshold < 10 or not 0 < alpha < 1:
         raise GateError("--threshold must be in (0, 10) and --alpha in (0, 1)")
     base = load_results(baseline)
     if current is None:
-        names = [row["variant"] for row in base["rows"]]
+        names = list(dict.fromkeys(row["variant"] for row in base["rows"]))
         specs = load_variants(variants_dir)
         present = [name for name in names if name in specs]  # a deleted variant shows as missing
         document = _measure(present, variants_dir, config_from_record(base["config"]))
-        console.print(f"current: {write_run(document, results_dir, None, plots=False)}")
+        run_dir, warnings = write_run(document, results_dir, None, plots=False)
+        console.print(Text(f"current: {run_dir}"))
+        for message in warnings:
+            warning(message)
     else:
         document = load_results(current)
     report = gate_compare(base, document, threshold, alpha, allow_growth)
     console.print(render(report))
-    for warning in report.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    for message in report.warnings:
+        warning(message)
     verdict = "FAIL: regression" if report.failed else "pass"
-    console.print(f"gate: {verdict} (baseline {baseline})", highlight=False)
+    console.print(Text(f"gate: {verdict} (baseline {baseline})"))
     if report.failed:
         raise typer.Exit(1)
 
 
-def _benchmark(names: list[str], variants_dir: Path, results_dir: Path, run_id: str | None,
-               plots: bool, **options) -> None:  # fmt: skip
+def _benchmark(
+    names: list[str], options: MeasureOptions, results_dir: Path, run_id: str | None, plots: bool
+) -> None:
+    from rtbench.report.files import check_output_location
     from rtbench.report.write import write_run
 
-    document = _measure(names, variants_dir, _config(**options))
-    run_dir = write_run(document, results_dir, run_id, plots=plots)
+    check_output_location(results_dir, run_id)  # before minutes of measuring, not after
+    document = _measure(names, options.variants_dir, options.config())
+    run_dir, warnings = write_run(document, results_dir, run_id, plots=plots)
     _print_report(document)
-    console.print(f"results: {run_dir}", highlight=False)
+    for message in warnings:
+        warning(message)
+    console.print(Text(f"results: {run_dir}"))
     _exit_if_failed(document)
 
 
@@ -273,49 +338,44 @@ def _measure(names: list[str], variants_dir: Path, cfg: BenchConfig) -> dict:
     from rtbench.runner import run_benchmark
 
     specs = select(load_variants(variants_dir), names)
-    with _progress() as progress:
-        return run_benchmark(specs, cfg, progress)
+    with _progress() as on_event:
+        return run_benchmark(specs, cfg, on_event)
 
 
-def _exit_if_failed(document: dict) -> None:
-    failed = [r for r in document["rows"] if r["status"] != "ok"]
-    if failed:
-        listed = "; ".join(f"{r['variant']}: {r['error']}" for r in failed)
-        err_console.print(f"[red]error:[/] {len(failed)} of {len(document['rows'])} variants "
-                          f"failed ({listed})", highlight=False)  # fmt: skip
-        raise typer.Exit(1)
-
-
-def _config(device: str, warmup: int, iters: int | None, min_time: float, **options) -> BenchConfig:
-    if warmup < 0 or (iters is not None and iters < 1) or min_time <= 0:
-        raise BenchError("--warmup must be >= 0, --iters >= 1 and --min-time > 0")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    timing = replace(TimingPlan(), warmup=warmup, iters=iters, min_time_s=min_time)
-    return BenchConfig(device=device, timing=timing, **options)
-
-
-def _progress() -> Progress:
-    return Progress(
+@contextmanager
+def _progress() -> Iterator[Callable]:
+    """A transient progress bar on stderr, fed by the runner's events."""
+    with Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
-    )
+    ) as progress:
+        task = progress.add_task("starting", total=None)
+
+        def on_event(event) -> None:
+            progress.update(task, description=event.message, completed=event.done,
+                            total=event.total)  # fmt: skip
+
+        yield on_event
+
+
+def _exit_if_failed(document: dict) -> None:
+    failed = [r for r in document["rows"] if r["status"] != "ok"]
+    if failed:
+        listed = "; ".join(f"{r['variant']} ({r['runtime']}): {r['error']}" for r in failed)
+        error(f"{len(failed)} of {len(document['rows'])} rows failed ({listed})")
+        raise typer.Exit(1)
 
 
 def _print_report(document: dict) -> None:
-    from rtbench.report.claims import claims_rich_table, evaluate_claims
-    from rtbench.report.table3 import notes, rich_detail_table, rich_table
+    from rtbench.report.write import terminal_report
 
-    console.print(rich_table(document))
-    for line in notes(document)[1:]:
-        console.print(line, highlight=False, style="dim")
-    console.print(rich_detail_table(document))
-    console.print(claims_rich_table(evaluate_claims(document)))
+    for item in terminal_report(document):
+        console.print(item)
 
 
 def _spec_record(spec) -> dict:

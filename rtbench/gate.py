@@ -12,23 +12,20 @@ Params and GMACs must match exactly; growth fails unless allowed.
 This module holds logic only; the CLI turns a failed report into exit code 1.
 """
 
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from statistics import median
 
 from rich.table import Table
 from rich.text import Text
 
+from rtbench import results
 from rtbench.measure.stats import mann_whitney
-
-SCHEMA = "rtbench.results/1"
+from rtbench.results import ResultsError
 
 # Config fields that change what is measured; runs differing in any of them are not comparable.
-COMPARED_CONFIG = ("scope", "device", "dtype", "size", "batch", "deploy")
-# The runtime options too, where a document records them (absent counts as off).
-COMPARED_OPTIONS = ("channels_last", "compile", "cuda_graphs")
+# The runtime is compared per row: rows are matched by (variant, runtime).
+COMPARED_CONFIG = ("scope", "device", "dtype", "size", "batch", "deploy", "channels_last")
 # Config fields that may differ but make the comparison weaker: reported as warnings.
 WARNED_CONFIG = ("threads",)
 
@@ -46,17 +43,18 @@ DEFAULT_ALPHA = 0.01
 # ones, and normalized latencies 25-45% below the quiet ones (the short calibration ops suffer
 # more than the models): past this ratio between the runs' calibration medians, warn.
 CALIBRATION_RATIO_WARN = 1.5
-# Below this many samples per side the normal approximation in mann_whitney is rough.
+# Below this many samples per side a rank test has little power: p is reported, with a note.
 MIN_SAMPLES_FOR_P = 8
 
 
-class GateError(Exception):
+class GateError(ResultsError):
     """Input the gate cannot compare; the message is one line meant for the user."""
 
 
 @dataclass
 class GateRow:
     variant: str
+    runtime: str
     baseline_norm: float | None  # variant median / calibration median, baseline run
     current_norm: float | None  # same, current run
     change: float | None  # current_norm / baseline_norm - 1
@@ -77,70 +75,22 @@ class GateReport:
     warnings: list[str] = field(default_factory=list)  # non-fatal differences, e.g. thread count
 
 
-def load_results(path: str | Path) -> dict:
-    """Read and check a results.json; GateError with one line for anything unusable."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise GateError(f"{path}: no such results file") from None
-    except OSError as e:
-        raise GateError(f"{path}: cannot read ({e.strerror})") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise GateError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
-    _validate(doc, str(path))
-    return doc
-
-
-def _is_number(x: object) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _validate(doc: object, label: str) -> None:
-    if not isinstance(doc, dict):
-        raise GateError(f"{label}: not a results document (expected a JSON object)")
-    if doc.get("schema") != SCHEMA:
-        raise GateError(f"{label}: schema is {doc.get('schema')!r}, expected {SCHEMA!r}")
-    config = doc.get("config")
-    if not isinstance(config, dict):
-        raise GateError(f"{label}: missing 'config'")
-    for key in COMPARED_CONFIG:
-        if key not in config:
-            raise GateError(f"{label}: config lacks {key!r}")
-    cal = doc.get("calibration")
-    if not isinstance(cal, dict) or "name" not in cal:
-        raise GateError(f"{label}: missing 'calibration' or its 'name'")
-    if not _is_number(cal.get("median_ms")) or cal["median_ms"] <= 0:
-        raise GateError(f"{label}: calibration median_ms must be a positive number")
-    rows = doc.get("rows")
-    if not isinstance(rows, list):
-        raise GateError(f"{label}: missing 'rows' list")
-    seen: set[str] = set()
-    for i, row in enumerate(rows):
-        where = f"{label}: row {i}"
-        if not isinstance(row, dict) or not isinstance(row.get("variant"), str):
-            raise GateError(f"{where} has no 'variant'")
-        where = f"{label}: row {i} (variant {row['variant']!r})"
-        if row["variant"] in seen:
-            raise GateError(f"{where} appears twice")
-        seen.add(row["variant"])
-        if row.get("status") not in ("ok", "error"):
-            raise GateError(f"{where}: status must be 'ok' or 'error'")
-        if row["status"] == "error":
-            continue
-        if not isinstance(row.get("params"), int) or not _is_number(row.get("gmacs")):
-            raise GateError(f"{where}: needs integer 'params' and numeric 'gmacs'")
-        for key in ("latency_samples_ms", "latency_normalized_samples"):
-            samples = row.get(key)
-            if not isinstance(samples, list) or not samples or not all(map(_is_number, samples)):
-                raise GateError(f"{where}: {key!r} must be a non-empty list of numbers")
+def _usable(document: dict, label: str) -> results.Document:
+    """The document upgraded and validated, with what the gate needs beyond a valid document:
+    sizes and normalized samples in every row that ran."""
+    document = results.validate(results.upgrade(document, label), label)
+    for row in results.ok_rows(document):
+        where = f"{label}: {row['variant']} ({row['runtime']})"
+        if not isinstance(row.get("params"), int) or not results.is_number(row.get("gmacs")):
+            raise GateError(f"{where}: needs integer 'params' and numeric 'gmacs' (count FLOPs)")
+        if not row.get("latency_normalized_samples"):
+            raise GateError(f"{where}: no 'latency_normalized_samples'")
+    return document
 
 
 def _check_comparable(baseline: dict, current: dict) -> list[str]:
     """Raise GateError if the runs measure different things; return warnings for lesser gaps."""
-    for key in COMPARED_CONFIG + COMPARED_OPTIONS:
+    for key in COMPARED_CONFIG:
         b, c = baseline["config"].get(key, False), current["config"].get(key, False)
         if b != c:
             raise GateError(f"config {key} differs (baseline {b!r}, current {c!r}): not comparable")
@@ -169,7 +119,7 @@ def _latency_verdict(
     b_med, c_med = median(base), median(cur)
     change = c_med / b_med - 1.0
     # Test in the direction the medians moved; "greater" = current tends to be larger.
-    _, p = mann_whitney(base, cur, "greater" if change >= 0 else "less")
+    p = mann_whitney(base, cur, "greater" if change >= 0 else "less")
     verdict = "same"
     if p < alpha:
         # Symmetric in ratio: 1.1x faster is flagged exactly like 1.1x slower.
@@ -181,7 +131,7 @@ def _latency_verdict(
 
 
 def _compare_ok_rows(
-    variant: str,
+    key: tuple[str, str],
     b_row: dict,
     c_row: dict,
     threshold: float,
@@ -192,7 +142,7 @@ def _compare_ok_rows(
     b_med, c_med, change, p, verdict = _latency_verdict(base, cur, threshold, alpha)
     notes = []
     if min(len(base), len(cur)) < MIN_SAMPLES_FOR_P:
-        notes.append(f"only {min(len(base), len(cur))} samples: p is approximate")
+        notes.append(f"only {min(len(base), len(cur))} samples: little power")
 
     params_change = c_row["params"] - b_row["params"]
     gmacs_change = c_row["gmacs"] - b_row["gmacs"]
@@ -212,7 +162,8 @@ def _compare_ok_rows(
         notes.append(f"latency {verdict} ({change:+.1%})")
         verdict = "grew"
     return GateRow(
-        variant=variant,
+        variant=key[0],
+        runtime=key[1],
         baseline_norm=b_med,
         current_norm=c_med,
         change=change,
@@ -234,40 +185,32 @@ def compare(
 ) -> GateReport:
     """Compare current against baseline; the report fails on any slower, grown, errored or
     missing variant. Variants only in current are listed as "new" and never fail."""
-    _validate(baseline, "baseline")
-    _validate(current, "current")
+    baseline, current = _usable(baseline, "baseline"), _usable(current, "current")
     warnings = _check_comparable(baseline, current)
-    b_rows = {r["variant"]: r for r in baseline["rows"]}
-    c_rows = {r["variant"]: r for r in current["rows"]}
+    b_rows = {results.row_key(r): r for r in baseline["rows"]}
+    c_rows = {results.row_key(r): r for r in current["rows"]}
     if not b_rows.keys() & c_rows.keys():
-        raise GateError("baseline and current have no variant in common")
+        raise GateError("baseline and current have no (variant, runtime) in common")
 
     rows = []
-    for variant, b in b_rows.items():
-        c = c_rows.get(variant)
+    for key, b in b_rows.items():
+        c = c_rows.get(key)
         if c is None:
-            rows.append(_row(variant, "missing", failed=True, note="not in the current run"))
+            rows.append(_row(key, "missing", failed=True, note="not in the current run"))
         elif b["status"] == "ok" and c["status"] == "ok":
-            rows.append(_compare_ok_rows(variant, b, c, threshold, alpha, allow_growth))
+            rows.append(_compare_ok_rows(key, b, c, threshold, alpha, allow_growth))
         elif c["status"] == "error":
             # Already broken in the baseline: nothing regressed, but keep it visible.
             was_ok = b["status"] == "ok"
             note = f"{'' if was_ok else 'also in baseline: '}{c.get('error') or 'no message'}"
-            rows.append(_row(variant, "error", failed=was_ok, note=note))
+            rows.append(_row(key, "error", failed=was_ok, note=note))
         else:  # baseline errored, current ok: no reference to hold it against
-            rows.append(
-                _row(
-                    variant,
-                    "new",
-                    current_norm=_norm_median(c),
-                    note="errored in baseline",
-                )
-            )
-    for variant, c in c_rows.items():
-        if variant not in b_rows:
+            rows.append(_row(key, "new", current_norm=_norm_median(c), note="errored in baseline"))
+    for key, c in c_rows.items():
+        if key not in b_rows:
             norm = _norm_median(c) if c["status"] == "ok" else None
             note = "" if c["status"] == "ok" else f"error: {c.get('error') or 'no message'}"
-            rows.append(_row(variant, "new", current_norm=norm, note=note))
+            rows.append(_row(key, "new", current_norm=norm, note=note))
     return GateReport(
         rows=rows,
         failed=any(r.failed for r in rows),
@@ -282,14 +225,16 @@ def _norm_median(row: dict) -> float:
 
 
 def _row(
-    variant: str,
+    key: tuple[str, str],
     verdict: str,
     *,
     failed: bool = False,
     current_norm: float | None = None,
     note: str = "",
 ) -> GateRow:
-    return GateRow(variant, None, current_norm, None, None, verdict, None, None, note, failed)
+    variant, runtime = key
+    return GateRow(variant, runtime, None, current_norm, None, None, verdict, None, None, note,
+                   failed)  # fmt: skip
 
 
 _VERDICT_STYLE = {
@@ -321,6 +266,7 @@ def render(report: GateReport) -> Table:
         caption="latency normalized by the calibration workload of the same run",
     )
     table.add_column("variant")
+    table.add_column("runtime")
     table.add_column("baseline (x calib)", justify="right")
     table.add_column("current (x calib)", justify="right")
     table.add_column("change (%)", justify="right")
@@ -335,7 +281,8 @@ def render(report: GateReport) -> Table:
             style = "bold red" if r.failed else "yellow"
         size_style = "red" if (r.params_change or 0) > 0 or (r.gmacs_change or 0) > 0 else ""
         table.add_row(
-            r.variant,
+            Text(r.variant),
+            Text(r.runtime),
             _fmt(r.baseline_norm, ".3f"),
             _fmt(r.current_norm, ".3f"),
             _fmt(None if r.change is None else 100 * r.change, "+.1f"),
@@ -343,6 +290,6 @@ def render(report: GateReport) -> Table:
             Text(_fmt(r.params_change, "+,"), style=size_style),
             Text(_fmt(r.gmacs_change, "+.4g"), style=size_style),
             Text(r.verdict, style=style),
-            r.note,
+            Text(r.note),  # notes quote errors: plain text, never markup
         )
     return table

@@ -1,6 +1,11 @@
+"""Shared test helpers: parameter counts restated from layer shapes (independent of rtbench's
+counting), norm randomization, and the variants."""
+
 import pytest
 import torch
+from torch import nn
 
+from rtbench.models.blocks import FrozenBatchNorm2d
 from rtbench.spec import load_variants
 
 VARIANTS = load_variants()
@@ -20,6 +25,10 @@ def linear(c_in: int, c_out: int) -> int:
     return c_in * c_out + c_out
 
 
+def mlp(*dims: int) -> int:
+    return sum(linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))
+
+
 def transformer_layer(d: int = 256, ffn: int = 1024) -> int:
     attention = 3 * d * d + 3 * d + linear(d, d)  # in_proj (q, k, v) + out_proj
     return attention + linear(d, ffn) + linear(ffn, d) + 2 * 2 * d  # two LayerNorms
@@ -31,3 +40,21 @@ def repvgg(c: int) -> int:
 
 def csprep(c_in: int, c: int, depth: int = 3) -> int:
     return 2 * conv_norm(c_in, c, 1) + depth * repvgg(c)
+
+
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def randomize_norms(model: nn.Module, seed: int = 0) -> None:
+    """Non-trivial BatchNorm statistics and affine terms (frozen or not), so that folding them and
+    comparing against a reference actually test something."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d | FrozenBatchNorm2d):
+                c = m.running_mean.numel()
+                m.running_mean.copy_(0.2 * torch.randn(c, generator=generator))
+                m.running_var.copy_(0.5 + torch.rand(c, generator=generator))
+                m.weight.copy_(0.5 + torch.rand(c, generator=generator))
+                m.bias.copy_(0.2 * torch.randn(c, generator=generator))

@@ -2,29 +2,14 @@
 
 import pytest
 import torch
-import torch.nn.functional as F
+from conftest import conv_norm, linear, mlp, n_params, randomize_norms
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from rtbench.models.backbone import ResNet50vd
-from rtbench.models.blocks import CSPRepBlock, FrozenBatchNorm2d, RepVGGBlock
+from rtbench.models.blocks import CSPRepBlock, RepVGGBlock
 from rtbench.models.decoder import RTDETRDecoder, make_anchors
 from rtbench.models.deploy import fuse_for_deploy
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def conv_norm(c_in: int, c_out: int, k: int) -> int:
-    return k * k * c_in * c_out + 2 * c_out  # conv without bias + BN gamma, beta
-
-
-def linear(c_in: int, c_out: int) -> int:
-    return c_in * c_out + c_out
-
-
-def mlp(*dims: int) -> int:
-    return sum(linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))
 
 
 def backbone_counts() -> tuple[int, int]:
@@ -52,19 +37,6 @@ def decoder_count(
     heads_ = linear(d, k) + mlp(d, d, d, 4)  # class head + box MLP
     query_select = linear(d, d) + 2 * d + heads_  # enc_output (Linear + LayerNorm) + enc heads
     return input_proj + (k + 1) * d + mlp(4, 2 * d, d) + query_select + 6 * (layer + heads_)
-
-
-def randomize_bn(model: nn.Module, seed: int = 0) -> None:
-    """Non-trivial BN statistics and affine terms, so folding them is actually tested."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (nn.BatchNorm2d, FrozenBatchNorm2d)):
-                c = m.running_mean.numel()
-                m.running_mean.copy_(0.2 * torch.randn(c, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(c, generator=g))
-                m.weight.copy_(0.5 + torch.rand(c, generator=g))
-                m.bias.copy_(0.2 * torch.randn(c, generator=g))
 
 
 def assert_same(after: torch.Tensor, before: torch.Tensor) -> None:
@@ -123,21 +95,24 @@ def test_decoder_too_small_input():
         model(feats)
 
 
-def test_decoder_self_attention_is_fused(monkeypatch):
-    # nn.MultiheadAttention reaches F.scaled_dot_product_attention only with need_weights=False.
-    # A spy is far cheaper than a dispatch mode or the profiler (each ~2 s to start up).
-    calls = []
-    sdpa = F.scaled_dot_product_attention
+class OpLog(TorchDispatchMode):
+    """Records the aten ops a forward dispatches: observes, changes nothing."""
 
-    def spy(*args, **kwargs):
-        calls.append(args[0].shape)
-        return sdpa(*args, **kwargs)
+    def __init__(self):
+        super().__init__()
+        self.ops: list[str] = []
 
-    monkeypatch.setattr(F, "scaled_dot_product_attention", spy)
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(func.overloadpacket.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+def test_decoder_self_attention_is_fused():
+    # nn.MultiheadAttention reaches scaled_dot_product_attention only with need_weights=False.
     model = RTDETRDecoder(num_layers=2, num_queries=10).eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), OpLog() as log:
         model([torch.randn(1, 256, s, s) for s in (4, 2, 1)])
-    assert len(calls) == 2  # one self-attention per layer
+    assert log.ops.count("scaled_dot_product_attention") == 2  # one self-attention per layer
 
 
 @pytest.mark.parametrize(
@@ -152,7 +127,7 @@ def test_decoder_self_attention_is_fused(monkeypatch):
 def test_fuse_blocks(make, shape, drop):
     torch.manual_seed(0)
     model = make().eval()
-    randomize_bn(model)
+    randomize_norms(model)
     x = torch.randn(shape)
     before, params = model(x).detach(), n_params(model)
     fuse_for_deploy(model)
@@ -164,7 +139,7 @@ def test_fuse_blocks(make, shape, drop):
 def test_fuse_backbone():
     torch.manual_seed(0)
     model = ResNet50vd().eval()
-    randomize_bn(model)
+    randomize_norms(model)
     x = torch.randn(1, 3, 64, 64)
     with torch.inference_mode():
         before = model(x)
@@ -183,7 +158,7 @@ def test_fuse_decoder():
     # Small (2 layers, 50 queries, 8/4/2 maps) because float64 is slow; every part still runs.
     torch.manual_seed(0)
     model = RTDETRDecoder(num_queries=50, num_layers=2).double().eval()
-    randomize_bn(model)
+    randomize_norms(model)
     feats = [torch.randn(1, 256, s, s, dtype=torch.float64) for s in (8, 4, 2)]
     params = n_params(model)
     with torch.inference_mode():

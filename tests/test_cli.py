@@ -6,8 +6,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-import rtbench.runner
 from rtbench.cli import app
+from rtbench.results import SCHEMA
 
 runner = CliRunner()
 FAST = ["--scope", "encoder", "--size", "64", "--iters", "3", "--warmup", "1",
@@ -46,15 +46,18 @@ def test_compare_subset_writes_the_three_files(tmp_path):
     (run_dir,) = tmp_path.iterdir()
     assert {p.name for p in run_dir.iterdir()} >= {"results.json", "table3.md", "table3.csv"}
     doc = json.loads((run_dir / "results.json").read_text())
-    assert doc["schema"] == "rtbench.results/1" and doc["run_id"] == run_dir.name
+    assert doc["schema"] == SCHEMA and doc["run_id"] == run_dir.name
     assert [r["variant"] for r in doc["rows"]] == ["A", "E", "Ds5"]
+    assert doc["config"]["runtimes"] == ["eager"]
     for row in doc["rows"]:
         assert row["status"] == "ok" and row["latency_samples"] == 3
+        assert row["runtime"] == "eager" and row["runtime_settings"]["version"] == torch.__version__
         assert row["latency_median_ms"] > 0 and row["gflops"] == pytest.approx(2 * row["gmacs"])
     assert doc["environment"]["threads"] == torch.get_num_threads()
     assert doc["config"]["size"] == 64 and doc["calibration"]["name"]
     assert "| E |" in (run_dir / "table3.md").read_text()
     assert (run_dir / "table3.csv").read_text().startswith("variant,paper_ap,params_m")
+    assert (run_dir / "table3.tex").read_text().startswith("% rtbench: Table 3 mirror")
     assert "Table 3 mirror" in result.output
 
 
@@ -95,8 +98,8 @@ def test_malformed_spec(tmp_path):
     assert "bad.yaml: malformed YAML" in out
 
 
-def test_cuda_without_gpu(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_gpu(tmp_path):
     out = one_line_error(invoke("run", "-v", "E", "--device", "cuda", "--results-dir", tmp_path))
     assert "CUDA was asked for but no CUDA GPU is available" in out
 
@@ -109,8 +112,14 @@ def test_cuda_without_gpu(tmp_path, monkeypatch):
         (["--dtype", "fp64"], "unknown dtype 'fp64'"),
         (["--scope", "backbone"], "unknown scope"),
         (["--device", "tpu"], "unknown device 'tpu'"),
-        (["--cuda-graphs"], "--cuda-graphs needs --device cuda"),
+        (["--runtime", "cuda-graphs"], "runtime cuda-graphs runs on cuda, not cpu"),
+        (["--runtime", "tvm"], "unknown runtime 'tvm'; choose from eager, compile, cuda-graphs"),
+        (["--runtime", "eager,eager"], "a runtime is named twice"),
+        (["--runtime", ","], "no runtime given"),
         (["--iters", "0"], "--iters >= 1"),
+        (["--seed", "-1"], "--seed -1: must be between 0 and 2**63 - 1"),
+        (["--min-time", "nan"], "--min-time nan: must be a positive number"),
+        (["--run-id", "../escape"], "must be a plain folder name"),
     ],
 )
 def test_bad_options(tmp_path, args, message):
@@ -120,27 +129,21 @@ def test_bad_options(tmp_path, args, message):
     assert message in out
 
 
-def test_out_of_memory_in_one_variant_keeps_the_others(tmp_path, monkeypatch):
-    build = rtbench.runner.build_model
-
-    def build_or_explode(spec, scope, seed=0):
-        model = build(spec, scope, seed)
-        if spec.name == "B":
-
-            def explode(*args):
-                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 9 GiB")
-
-            model.forward = explode
-        return model
-
-    monkeypatch.setattr(rtbench.runner, "build_model", build_or_explode)
-    result = invoke("compare", "A", "B", "E", *FAST, "--results-dir", tmp_path)
+def test_out_of_memory_in_one_variant_keeps_the_others(tmp_path):
+    variants = tmp_path / "variants"
+    variants.mkdir()
+    for name, ffn in (("Small", 64), ("Huge", 2**40), ("Also", 128)):  # Huge: a petabyte FFN
+        (variants / f"{name}.yaml").write_text(
+            f"description: {name}\nintra: {{mode: per_level, levels: [S5], ffn_dim: {ffn}}}\n"
+        )
+    result = invoke("compare", *FAST, "--variants-dir", variants,
+                    "--results-dir", tmp_path / "out")  # fmt: skip
     assert result.exit_code == 1
-    assert "1 of 3 variants failed (B: out of memory: CUDA out of memory" in result.output
-    doc = json.loads(next(tmp_path.iterdir()).joinpath("results.json").read_text())
+    assert "1 of 3 rows failed (Huge (eager): out of memory:" in result.output
+    doc = json.loads(next((tmp_path / "out").iterdir()).joinpath("results.json").read_text())
     status = {r["variant"]: r["status"] for r in doc["rows"]}
-    assert status == {"A": "ok", "B": "error", "E": "ok"}
-    assert doc["rows"][2]["latency_median_ms"] > 0
+    assert status == {"Also": "ok", "Huge": "error", "Small": "ok"}
+    assert all(r["latency_median_ms"] > 0 for r in doc["rows"] if r["status"] == "ok")
 
 
 def test_detector_scope_deploy_form(tmp_path):
@@ -161,7 +164,7 @@ def test_detector_scope_deploy_form(tmp_path):
     ("options", "config"),
     [
         (["--dtype", "bf16", "--channels-last"], {"dtype": "bf16", "channels_last": True}),
-        (["--compile", "--no-flops"], {"compile": True, "flops": False}),
+        (["--runtime", "compile", "--no-flops"], {"runtimes": ["compile"], "flops": False}),
     ],
 )
 def test_gpu_options_run_on_the_cpu(tmp_path, options, config):

@@ -5,7 +5,7 @@ import math
 
 import pytest
 import torch
-from conftest import VARIANTS
+from conftest import VARIANTS, randomize_norms
 
 from rtbench.measure.flops import count_flops
 from rtbench.measure.params import count_params
@@ -69,12 +69,3 @@ def test_deploy_form_of_the_whole_detector_matches_in_float64():
     torch.testing.assert_close(fused_logits, logits, rtol=1e-9, atol=1e-9)
     torch.testing.assert_close(fused_boxes, boxes, rtol=1e-9, atol=1e-9)
     assert count_params(model) < params  # RepVGG branches merged, BN folded
-
-
-def randomize_norms(model: torch.nn.Module) -> None:
-    generator = torch.Generator().manual_seed(1)
-    for name, buffer in model.named_buffers():
-        if name.endswith("running_mean"):
-            buffer.copy_(0.1 * torch.randn(buffer.shape, generator=generator))
-        elif name.endswith("running_var"):
-            buffer.copy_(0.5 + torch.rand(buffer.shape, generator=generator))

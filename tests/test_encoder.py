@@ -4,7 +4,7 @@ reference RT-DETR-R50 hybrid encoder, checked against an independent functional 
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import VARIANTS, conv_norm, csprep, transformer_layer
+from conftest import VARIANTS, conv_norm, csprep, randomize_norms, transformer_layer
 
 from rtbench.measure.params import param_parts
 from rtbench.models.build import build_encoder, build_model, make_inputs
@@ -243,12 +243,7 @@ def non_square_inputs(batch: int) -> list[torch.Tensor]:
 def test_e_computes_what_the_reference_computes(shape):
     spec = VARIANTS["E"]
     model = build_encoder(spec).eval()
-    generator = torch.Generator().manual_seed(0)
-    for name, buffer in model.named_buffers():  # non-trivial BatchNorm statistics
-        if name.endswith("running_mean"):
-            buffer.copy_(0.1 * torch.randn(buffer.shape, generator=generator))
-        elif name.endswith("running_var"):
-            buffer.copy_(0.5 + torch.rand(buffer.shape, generator=generator))
+    randomize_norms(model)
     if shape == "square":
         feats = make_inputs(spec, "encoder", SIZE, batch=2)  # S5 2x2
     else:

@@ -1,20 +1,21 @@
-"""`rtbench baseline` and `rtbench check` end to end: the gate passes an unchanged run, fails a
-measured 1.5x slowdown of one variant and a slowdown of the backbone every variant shares, and
-answers unusable input with exit code 2."""
+"""`rtbench baseline` and `rtbench check` through the CLI: the files they read and write, exit
+codes, and unusable input. Verdicts are asserted on synthetic samples written into a measured
+baseline, so they hold on a busy machine; verdicts on real slowdowns are acceptance tests
+(acceptance/test_gate_acceptance.py)."""
 
 import copy
 import json
-import time
 
 import pytest
 from typer.testing import CliRunner
 
-import rtbench.runner
 from rtbench.cli import app
+from rtbench.results import SCHEMA
 
 runner = CliRunner()
-SMALL = ["--scope", "encoder", "--size", "64", "--iters", "30", "--min-time", "0.3", "--device",
+SMALL = ["--scope", "encoder", "--size", "64", "--iters", "12", "--min-time", "0.3", "--device",
          "cpu"]  # fmt: skip
+SAMPLES = [1.0 + 0.01 * i for i in range(30)]  # deterministic "latencies", spread 1.00-1.29
 
 
 def invoke(*args):
@@ -22,35 +23,29 @@ def invoke(*args):
 
 
 @pytest.fixture(scope="module")
-def baseline_file(tmp_path_factory):
+def measured_baseline(tmp_path_factory):
     path = tmp_path_factory.mktemp("gate") / "baseline.json"
     result = invoke("baseline", "A", "E", *SMALL, "--out", path)
     assert result.exit_code == 0, result.output
     return path
 
 
-def slowed(factor: float):
-    """Wrap a forward so that each call takes `factor` times as long (busy-waiting the rest)."""
-
-    def wrap(forward):
-        def slow_forward(*args):
-            start = time.perf_counter()
-            out = forward(*args)
-            deadline = start + factor * (time.perf_counter() - start)
-            while time.perf_counter() < deadline:
-                pass
-            return out
-
-        return slow_forward
-
-    return wrap
+@pytest.fixture
+def baseline_file(tmp_path, measured_baseline):
+    """The measured baseline with deterministic samples in place of the measured ones."""
+    doc = json.loads(measured_baseline.read_text())
+    for row in doc["rows"]:
+        row["latency_samples_ms"] = row["latency_normalized_samples"] = list(SAMPLES)
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps(doc))
+    return path
 
 
-def test_baseline_file_is_a_results_document(baseline_file):
-    doc = json.loads(baseline_file.read_text())
-    assert doc["schema"] == "rtbench.results/1" and doc["config"]["size"] == 64
+def test_baseline_file_is_a_results_document(measured_baseline):
+    doc = json.loads(measured_baseline.read_text())
+    assert doc["schema"] == SCHEMA and doc["config"]["size"] == 64
     assert [r["variant"] for r in doc["rows"]] == ["A", "E"]
-    assert all(r["latency_samples"] == 30 for r in doc["rows"])
+    assert all(r["latency_samples"] == 12 and r["runtime"] == "eager" for r in doc["rows"])
 
 
 def test_unchanged_results_pass(baseline_file):
@@ -60,8 +55,7 @@ def test_unchanged_results_pass(baseline_file):
 
 
 def write_modified(tmp_path, baseline_file, scale: dict[str, float], params: int = 0):
-    doc = json.loads(baseline_file.read_text())
-    current = copy.deepcopy(doc)
+    current = copy.deepcopy(json.loads(baseline_file.read_text()))
     for row in current["rows"]:
         factor = scale.get(row["variant"], 1.0)
         for key in ("latency_samples_ms", "latency_normalized_samples"):
@@ -76,7 +70,8 @@ def test_slower_variant_in_a_results_file_fails(tmp_path, baseline_file):
     current = write_modified(tmp_path, baseline_file, {"E": 1.5})
     result = invoke("check", current, "--baseline", baseline_file)
     assert result.exit_code == 1, result.output
-    assert "slower" in result.output and "gate: FAIL" in result.output
+    row = next(line for line in result.output.splitlines() if line.startswith("│ E "))
+    assert "slower" in row and "gate: FAIL" in result.output
 
 
 def test_params_growth_fails_unless_allowed(tmp_path, baseline_file):
@@ -86,43 +81,16 @@ def test_params_growth_fails_unless_allowed(tmp_path, baseline_file):
     assert allowed.exit_code == 0, allowed.output
 
 
-def test_measured_slowdown_of_one_variant_fails(tmp_path, baseline_file, monkeypatch):
-    build = rtbench.runner.build_model
-
-    def build_slow_e(spec, scope, seed=0):
-        model = build(spec, scope, seed)
-        if spec.name == "E":
-            model.forward = slowed(1.5)(model.forward)
-        return model
-
-    monkeypatch.setattr(rtbench.runner, "build_model", build_slow_e)
-    result = invoke("check", "--baseline", baseline_file, "--results-dir", tmp_path)
-    assert result.exit_code == 1, result.output
-    row = next(line for line in result.output.splitlines() if line.startswith("│ E "))
-    assert "slower" in row
-
-
-def test_measured_slowdown_of_a_shared_block_flags_every_variant(tmp_path, monkeypatch):
-    base = tmp_path / "base.json"
-    # A wiring test on real timings, so the slowdown is made large enough to clear a busy
-    # machine's noise (2x with 12 samples flaked now and then). The gate's
-    # verdict at exactly 1.5x is tested on synthetic samples in test_stats_gate.py, and was
-    # measured with benchmarks/gate_injection.py (README).
-    detector = ["--scope", "detector", "--size", "256", "--iters", "16", "--min-time", "0.5",
-                "--device", "cpu"]  # fmt: skip
-    assert invoke("baseline", "A", "E", *detector, "--out", base).exit_code == 0
-    build = rtbench.runner.build_model
-
-    def build_slow_backbone(spec, scope, seed=0):
-        model = build(spec, scope, seed)
-        model.backbone.forward = slowed(3.0)(model.backbone.forward)  # shared by every variant
-        return model
-
-    monkeypatch.setattr(rtbench.runner, "build_model", build_slow_backbone)
-    result = invoke("check", "--baseline", base, "--results-dir", tmp_path / "runs")
-    assert result.exit_code == 1, result.output
-    rows = [line for line in result.output.splitlines() if line.startswith(("│ A ", "│ E "))]
-    assert len(rows) == 2 and all("slower" in row for row in rows)
+def test_check_measures_as_the_baseline_was(tmp_path, measured_baseline):
+    # Wiring only: a fresh measurement of the same workload, gated against a real baseline.
+    # Its verdict depends on this machine's load, so only the exit code's range is asserted.
+    result = invoke("check", "--baseline", measured_baseline, "--results-dir", tmp_path)
+    assert result.exit_code in (0, 1), result.output
+    (run_dir,) = tmp_path.iterdir()
+    doc = json.loads((run_dir / "results.json").read_text())
+    assert doc["config"]["size"] == 64 and doc["config"]["runtimes"] == ["eager"]
+    assert [r["variant"] for r in doc["rows"]] == ["A", "E"]
+    assert "gate: " in result.output
 
 
 @pytest.mark.parametrize(
@@ -131,18 +99,23 @@ def test_measured_slowdown_of_a_shared_block_flags_every_variant(tmp_path, monke
         (None, "no such results file"),
         ("{not json", "not valid JSON"),
         ('{"schema": "other/9"}', "schema is 'other/9'"),
+        (b"\xff\xfe\x00binary", "not UTF-8"),
     ],
 )
 def test_unusable_input_exits_2(tmp_path, baseline_file, content, message):
     current = tmp_path / "current.json"
-    if content is not None:
+    if isinstance(content, bytes):
+        current.write_bytes(content)
+    elif content is not None:
         current.write_text(content)
     result = invoke("check", current, "--baseline", baseline_file)
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize(("key", "value"), [("size", 128), ("compile", True), ("dtype", "bf16")])
+@pytest.mark.parametrize(
+    ("key", "value"), [("size", 128), ("dtype", "bf16"), ("channels_last", True)]
+)
 def test_runs_of_different_configuration_are_not_comparable(tmp_path, baseline_file, key, value):
     doc = json.loads(baseline_file.read_text())
     doc["config"][key] = value
@@ -150,6 +123,17 @@ def test_runs_of_different_configuration_are_not_comparable(tmp_path, baseline_f
     current.write_text(json.dumps(doc))
     result = invoke("check", current, "--baseline", baseline_file)
     assert result.exit_code == 2 and f"config {key} differs" in result.output
+
+
+def test_another_runtime_is_not_the_same_row(tmp_path, baseline_file):
+    doc = json.loads(baseline_file.read_text())
+    doc["config"]["runtimes"] = ["compile"]
+    for row in doc["rows"]:
+        row["runtime"] = "compile"
+    current = tmp_path / "current.json"
+    current.write_text(json.dumps(doc))
+    result = invoke("check", current, "--baseline", baseline_file)
+    assert result.exit_code == 2 and "no (variant, runtime) in common" in result.output
 
 
 def test_bad_threshold_exits_2(baseline_file):

@@ -1,11 +1,16 @@
-"""Paper-claims report, plots and LaTeX table on synthetic results documents."""
+"""Table 3 mirror, paper-claims report, plots and LaTeX table on synthetic results documents."""
+
+import copy
+import re
 
 import pytest
 from rich.console import Console
 
 from rtbench.report.claims import CLAIMS, claims_markdown, claims_rich_table, evaluate_claims
 from rtbench.report.latex import escape, latex_table
-from rtbench.report.plots import write_plots
+from rtbench.report.plots import plot_files
+from rtbench.report.table3 import csv_text, markdown, table3_frame
+from rtbench.report.write import terminal_report, write_run
 
 PAPER = {  # Table 3: AP, params (M), latency (ms)
     "A": (43.0, 31, 7.2),
@@ -22,6 +27,7 @@ def row(variant: str, latency_ms: float | None, params_m: float, paper: bool = T
     ap, paper_params, paper_latency = PAPER[variant] if paper else (None, None, None)
     return {
         "variant": variant,
+        "runtime": "eager",
         "status": "ok",
         "error": None,
         "paper_ap": ap,
@@ -35,6 +41,10 @@ def row(variant: str, latency_ms: float | None, params_m: float, paper: bool = T
         "latency_p90_ms": None if latency_ms is None else latency_ms * 1.1,
         "latency_ci95_low_ms": None if latency_ms is None else latency_ms * 0.95,
         "latency_ci95_high_ms": None if latency_ms is None else latency_ms * 1.05,
+        "latency_p99_ms": None if latency_ms is None else latency_ms * 1.2,
+        "latency_iqr_ms": None if latency_ms is None else latency_ms * 0.1,
+        "latency_samples": None if latency_ms is None else 10,
+        "latency_normalized": None if latency_ms is None else latency_ms / 50.0,
         "form": "train",
         "scope": "detector",
     }
@@ -57,10 +67,13 @@ def document(rows: list[dict], scope: str = "detector") -> dict:
             "size": 640,
             "batch": 1,
             "deploy": False,
-            "compile": False,
-            "cuda_graphs": False,
+            "channels_last": False,
+            "runtimes": ["eager"],
         },
         "environment": {"device": "cpu", "device_name": "Test CPU", "threads": 2},
+        "calibration": {"name": "calib-test", "median_ms": 50.0},
+        "peak_gflops_per_s": 100.0,
+        "created": "2026-01-01T00:00:00+00:00",
         "rows": rows,
     }
 
@@ -132,7 +145,7 @@ def test_claims_not_measured():
 
 def test_claims_markdown_and_rich_table():
     text = claims_markdown(evaluate_claims(paper_like()))
-    assert text.startswith("## Paper claims (section 5.2)\n")
+    assert text.startswith("## Paper claims (section 5.2), judged on PyTorch eager\n")
     assert "| B vs A | +1.9 AP | latency | +54% | +54.2% | agrees | agrees |" in text
     assert "| E vs D | +1.5 AP | params | +20% | +20.0% | agrees | agrees |" in text
     assert "Test CPU" in text and "PyTorch eager" in text and "TensorRT FP16" in text
@@ -154,33 +167,91 @@ def test_claims_encoder_scope_note():
     assert "Encoder scope: the paper's changes are of whole detectors" in text
 
 
-def test_plots_written(tmp_path):
+def test_plots_written():
     doc = paper_like()
     doc["rows"] += [failed("E"), row("E", 900.0, 42.9, paper=False)]  # an error, a user variant
     doc["rows"][-1]["variant"] = "mine"
-    paths = write_plots(doc, tmp_path)
-    assert [p.name for p in paths] == ["latency_vs_ap.png", "params_flops_latency.png"]
-    assert all(p.read_bytes().startswith(PNG) for p in paths)
-    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporary file
+    files = plot_files(doc)
+    assert list(files) == ["latency_vs_ap.png", "params_flops_latency.png"]
+    assert all(content.startswith(PNG) for content in files.values())
 
 
-def test_plots_user_variants_only(tmp_path):
+def test_plots_user_variants_only():
     """No paper AP to plot against: only the bar chart is written."""
     doc = document([row("A", 1000.0, 31.9, paper=False), row("B", None, 32.6, paper=False)])
-    paths = write_plots(doc, tmp_path)
-    assert [p.name for p in paths] == ["params_flops_latency.png"]
-    assert paths[0].read_bytes().startswith(PNG)
+    files = plot_files(doc)
+    assert list(files) == ["params_flops_latency.png"]
+    assert files["params_flops_latency.png"].startswith(PNG)
 
 
-def test_plots_nothing_ran(tmp_path):
-    assert write_plots(document([failed("A"), failed("B")]), tmp_path) == []
+def test_plots_nothing_ran():
+    assert plot_files(document([failed("A"), failed("B")])) == {}
+
+
+def two_runtimes() -> dict:
+    """The paper-like run in eager, and in a second runtime 2x faster except C (3x)."""
+    doc = paper_like()
+    doc["config"]["runtimes"] = ["eager", "onnxruntime"]
+    for r in list(doc["rows"]):
+        other = copy.deepcopy(r)
+        other["runtime"] = "onnxruntime"
+        other["latency_median_ms"] /= 3.0 if r["variant"] == "C" else 2.0
+        doc["rows"].append(other)
+    return doc
+
+
+def test_every_runtime_gets_its_own_mirror_ratios_and_claims():
+    doc = two_runtimes()
+    eager, ort = table3_frame(doc, "eager"), table3_frame(doc, "onnxruntime")
+    assert list(eager["variant"]) == list(ort["variant"]) == list(PAPER)
+    c = {f.attrs["reference"]: f.set_index("variant")["rel_latency"]["C"] for f in (eager, ort)}
+    assert eager["rel_latency"][2] == pytest.approx(13.3 / 7.2)  # ratios within one runtime
+    assert ort["rel_latency"][2] == pytest.approx(13.3 / 7.2 * 2 / 3)
+    assert list(c) == ["A"]
+    text = markdown(doc)
+    assert text.count("# Table 3 mirror") == 2 and "onnxruntime" in text
+    csv = csv_text(doc).splitlines()
+    assert csv[0].endswith(",runtime") and len(csv) == 1 + 2 * len(PAPER)
+    eager_claims = by_claim(evaluate_claims(doc, "eager"))
+    ort_claims = by_claim(evaluate_claims(doc, "onnxruntime"))
+    assert eager_claims["C vs B"]["latency_change_measured"] == pytest.approx(13.3 / 11.1 - 1)
+    assert ort_claims["C vs B"]["latency_change_measured"] == pytest.approx(13.3 / 11.1 * 2 / 3 - 1)
+    assert ort_claims["C vs B"]["runtime"] == "onnxruntime"
+    files = plot_files(doc)
+    expected = ["params_flops_latency-eager.png", "params_flops_latency-onnxruntime.png"]
+    assert sorted(files) == sorted(["latency_vs_ap.png", *expected])
+
+
+HOSTILE = "[bold]x[/bold] | $y_1$ [/x]\nz"  # rich markup, a table pipe, mathtext, a newline
+
+
+def test_user_text_is_never_markup(tmp_path):
+    doc = paper_like()
+    doc["rows"].append(row("E", 900.0, 42.9, paper=False))
+    doc["rows"][-1]["variant"] = HOSTILE
+    doc["rows"].append(failed("D", paper=False))
+    doc["rows"][-1].update(variant="bad", error="boom [/red] | broken\nline")
+    console = Console(width=400, record=True)
+    for item in terminal_report(doc):
+        console.print(item)
+    out = console.export_text()
+    assert "[bold]x[/bold]" in out and "boom [/red]" in out
+    run_dir, warnings = write_run(doc, tmp_path, "hostile", plots=True)
+    assert warnings == []
+    table = (run_dir / "table3.md").read_text()
+    line = next(x for x in table.splitlines() if "[bold]x" in x)
+    assert "\\| $y_1$ [/x] z |" in line  # pipe escaped, newline folded: the row stays one row
+    header = next(x for x in table.splitlines() if x.startswith("| Variant"))
+    cells = re.split(r"(?<!\\)\|", line)  # split on unescaped pipes only
+    assert len(cells) == header.count("|") + 1  # as many cells as the header: one row
+    assert (run_dir / "latency_vs_ap.png").read_bytes().startswith(PNG)
 
 
 def test_latex_table():
     doc = paper_like()
     doc["rows"].append(row("E", 900.0, 42.9, paper=False))
     doc["rows"][-1]["variant"] = "my_E&50%"
-    text = latex_table(doc)
+    text = latex_table(doc, "eager")
     for command in ("\\begin{table}", "\\toprule", "\\midrule", "\\bottomrule", "\\caption{"):
         assert command in text
     assert "my\\_E\\&50\\%" in text and "my_E" not in text

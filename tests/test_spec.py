@@ -89,3 +89,12 @@ def test_duplicate_names_and_empty_folder(tmp_path):
         load_variants(tmp_path)
     with pytest.raises(SpecError, match="variants folder not found"):
         load_variants(tmp_path / "missing")
+
+
+def test_spec_names_are_the_block_registries():
+    from rtbench.models.attention import INTRA_BLOCKS
+    from rtbench.models.fusion import FUSION_BLOCKS
+    from rtbench.spec import FUSION_TYPES, INTRA_MODES
+
+    assert set(INTRA_MODES) == {"none", *INTRA_BLOCKS}
+    assert set(FUSION_TYPES) == {"none", *FUSION_BLOCKS}

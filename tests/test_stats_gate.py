@@ -1,7 +1,7 @@
 """Statistics (rtbench.measure.stats), calibration workloads and the regression gate (rtbench.gate).
 
 Gate tests use synthetic results documents with seeded lognormal noise, so they are fast and
-deterministic; scipy, where installed, cross-checks the rank test.
+deterministic. Expected statistics come from closed forms (exact rank-test tails, binomial tables).
 """
 
 import json
@@ -12,13 +12,14 @@ import statistics
 import pytest
 import torch
 
-from rtbench.gate import GateError, compare, load_results, render
+from rtbench.gate import compare, render
 from rtbench.measure.calibration import (
     CALIBRATION_NAME,
     calibration_workload,
     measure_peak_gflops,
 )
 from rtbench.measure.stats import mann_whitney, median_ci_ranks, settled, summarize
+from rtbench.results import SCHEMA, ResultsError, load_results
 
 # ---------------------------------------------------------------- stats
 
@@ -73,29 +74,24 @@ def test_median_ci_coverage_is_about_95_percent():
     assert 0.92 <= hits / trials <= 0.995  # exact coverage for n=30 is 0.957
 
 
-@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_mann_whitney_matches_scipy(alternative, seed):
-    scipy_stats = pytest.importorskip("scipy.stats")
-    rng = random.Random(seed)
-    a = [rng.gauss(10, 2) for _ in range(20)]
-    b = [rng.gauss(11, 2) for _ in range(25)]
-    # Rounding makes plenty of ties, within and across samples.
-    for xs, ys in ((a, b), ([round(x) for x in a], [round(y) for y in b])):
-        u, p = mann_whitney(xs, ys, alternative)
-        # Our "greater" = b tends to be larger = scipy's alternative for (a, b) "less".
-        scipy_alt = {"greater": "less", "less": "greater"}.get(alternative, alternative)
-        ref = scipy_stats.mannwhitneyu(xs, ys, alternative=scipy_alt, method="asymptotic")
-        assert u == pytest.approx(ref.statistic)
-        assert p == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-15)
+def test_mann_whitney_exact_tails_of_separated_samples():
+    # Fully separated samples of n and m: U is at its extreme, whose probability under the null is
+    # 1 / C(n + m, n) (one ordering of the ranks among all equally likely ones).
+    low, high = [1.0, 2.0, 3.0, 4.0, 5.0], [6.0, 7.0, 8.0, 9.0, 10.0]
+    assert mann_whitney(low, high, "greater") == pytest.approx(1 / math.comb(10, 5))
+    assert mann_whitney(low, high, "two-sided") == pytest.approx(2 / math.comb(10, 5))
+    assert mann_whitney(low[:3], high[:3], "greater") == pytest.approx(1 / math.comb(6, 3))
+    # 4 vs 4 fully separated is 1/70 = 0.014: no 4-sample run can pass alpha = 0.01.
+    assert mann_whitney(low[:4], high[:4], "greater") == pytest.approx(1 / 70)
+    assert mann_whitney(low, high, "less") == pytest.approx(1.0)
 
 
 def test_mann_whitney_direction_and_degenerate_cases():
     a = [float(x) for x in range(10)]
     b = [x + 100 for x in a]
-    assert mann_whitney(a, b, "greater")[1] < 1e-3  # b larger
-    assert mann_whitney(a, b, "less")[1] > 0.99
-    assert mann_whitney([1.0] * 5, [1.0] * 5) == (12.5, 1.0)  # all tied
+    assert mann_whitney(a, b, "greater") < 1e-3  # current (b) larger
+    assert mann_whitney(a, b, "less") > 0.99
+    assert mann_whitney([1.0] * 5, [1.0] * 5) == 1.0  # all tied
     with pytest.raises(ValueError):
         mann_whitney([], [1.0])
     with pytest.raises(ValueError):
@@ -160,6 +156,7 @@ def make_results(
         rows.append(
             {
                 "variant": v,
+                "runtime": "eager",
                 "status": "ok",
                 "error": None,
                 "params": PARAMS[v],
@@ -171,9 +168,9 @@ def make_results(
             }
         )
     cfg = {"scope": "encoder", "device": "cpu", "dtype": "float32", "size": 640, "batch": 1}
-    cfg |= {"seed": 0, "threads": 2, "deploy": False} | config
+    cfg |= {"seed": 0, "threads": 2, "deploy": False, "runtimes": ["eager"]} | config
     return {
-        "schema": "rtbench.results/1",
+        "schema": SCHEMA,
         "run_id": f"run-{seed}",
         "created": "2025-01-01T00:00:00+00:00",
         "config": cfg,
@@ -276,7 +273,8 @@ def test_missing_error_and_new_variants():
     assert not compare(make_results(0), only_new).failed
 
     broken = make_results(1)
-    broken["rows"][1] = {"variant": "B", "status": "error", "error": "RuntimeError: boom"}
+    broken["rows"][1] = {"variant": "B", "runtime": "eager", "status": "error",
+                         "error": "RuntimeError: boom"}  # fmt: skip
     report = compare(make_results(0), broken)
     assert report.failed and verdicts(report)["B"] == "error"
     # Broken in both runs is not a regression.
@@ -300,6 +298,7 @@ def test_render_has_one_row_per_variant():
     "mutate, message",
     [
         (lambda d: d.update(schema="rtbench.results/0"), "schema"),
+        (lambda d: d.update(schema="rtbench.results/9"), "schema"),
         (lambda d: d["config"].update(size=512), "size"),
         (lambda d: d["config"].update(dtype="float16"), "dtype"),
         (lambda d: d["config"].update(deploy=True), "deploy"),
@@ -310,12 +309,19 @@ def test_render_has_one_row_per_variant():
             lambda d: d.update(rows=[dict(r, variant=r["variant"] + "x") for r in d["rows"]]),
             "common",
         ),
+        (lambda d: d.update(rows=[dict(r, runtime="compile") for r in d["rows"]]), "common"),
+        (lambda d: d["rows"][0].update(latency_normalized_samples=[0.0] * 30), "positive"),
+        (lambda d: d["rows"][0].update(latency_samples_ms=[-1.0] * 30), "positive"),
+        (lambda d: d["rows"][0].update(latency_samples_ms=[1e12] * 30), "positive"),
+        (lambda d: d["calibration"].update(median_ms=0), "calibration median_ms"),
+        (lambda d: d["rows"][0].update(gmacs=None), "gmacs"),
+        (lambda d: d["rows"].append(dict(d["rows"][0])), "twice"),
     ],
 )
 def test_unusable_input_raises_gate_error(mutate, message):
     current = make_results(1)
     mutate(current)
-    with pytest.raises(GateError, match=message) as err:
+    with pytest.raises(ResultsError, match=message) as err:
         compare(make_results(0), current)
     assert "\n" not in str(err.value)
 
@@ -329,13 +335,60 @@ def test_load_results(tmp_path):
     good = tmp_path / "results.json"
     good.write_text(json.dumps(make_results(0)))
     assert load_results(good)["run_id"] == "run-0"
-    with pytest.raises(GateError, match="no such results file"):
+    with pytest.raises(ResultsError, match="no such results file"):
         load_results(tmp_path / "absent.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(GateError, match="not valid JSON"):
+    with pytest.raises(ResultsError, match="not valid JSON"):
         load_results(bad)
     wrong = tmp_path / "wrong.json"
     wrong.write_text(json.dumps({"schema": "something/else"}))
-    with pytest.raises(GateError, match="schema"):
+    with pytest.raises(ResultsError, match="schema"):
         load_results(wrong)
+    nan = tmp_path / "nan.json"
+    marked = make_results(0)
+    marked["calibration"]["median_ms"] = 123.25
+    nan.write_text(json.dumps(marked).replace("123.25", "NaN"))
+    with pytest.raises(ResultsError, match="NaN"):
+        load_results(nan)
+
+
+def version_1(document: dict, runtime_flags: dict) -> dict:
+    """The same document as rtbench.results/1 wrote it: no runtimes, two runtime booleans."""
+    old = json.loads(json.dumps(document))
+    old["schema"] = "rtbench.results/1"
+    del old["config"]["runtimes"]
+    old["config"] |= runtime_flags
+    for row in old["rows"]:
+        del row["runtime"]
+    return old
+
+
+@pytest.mark.parametrize(
+    ("flags", "runtime"),
+    [
+        ({"compile": False, "cuda_graphs": False}, "eager"),
+        ({"compile": True, "cuda_graphs": False}, "compile"),
+        ({"compile": False, "cuda_graphs": True}, "cuda-graphs"),
+    ],
+)
+def test_version_1_documents_load_and_gate(tmp_path, flags, runtime):
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(version_1(make_results(0), flags)))
+    loaded = load_results(path)
+    assert loaded["schema"] == SCHEMA and loaded["config"]["runtimes"] == [runtime]
+    assert {row["runtime"] for row in loaded["rows"]} == {runtime}
+    assert "compile" not in loaded["config"] and loaded["config"]["channels_last"] is False
+    current = make_results(1)
+    for row in current["rows"]:
+        row["runtime"] = runtime
+    assert not compare(loaded, current).failed
+
+
+def test_the_committed_baseline_still_loads():
+    from pathlib import Path
+
+    baseline = load_results(Path(__file__).parents[1] / "results" / "baseline-cpu.json")
+    assert baseline["config"]["runtimes"] == ["eager"]
+    assert [row["variant"] for row in baseline["rows"]] == ["A", "B", "C", "D", "Ds5", "E"]
+    assert not compare(baseline, baseline).failed

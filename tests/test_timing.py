@@ -4,17 +4,28 @@ import time
 
 import torch
 
-from rtbench.measure.memory import peak_memory_bytes
-from rtbench.measure.timing import TimingPlan, measure_interleaved, sample_count
+from rtbench.measure.memory import torch_peak_memory
+from rtbench.measure.timing import (
+    Timed,
+    TimingPlan,
+    Workload,
+    measure_interleaved,
+    sample_count,
+    wall_clock,
+)
 
 CPU = torch.device("cpu")
+
+
+def on_wall_clock(steps: dict) -> dict[str, Workload]:
+    return {name: Workload(step, wall_clock()) for name, step in steps.items()}
 
 
 def test_samples_are_interleaved_and_spread_over_the_rounds():
     order: list[str] = []
     workloads = {name: (lambda n=name: order.append(n)) for name in ("a", "b", "c")}
     plan = TimingPlan(warmup=0, iters=4, settle_window=1, settle_tolerance=10.0)
-    timed = measure_interleaved(workloads, CPU, plan)
+    timed = measure_interleaved(on_wall_clock(workloads), plan)
     assert all(len(t.samples_ms) == 4 for t in timed.values())
     timed_order = order[-12:]  # after the warm-up calls
     assert timed_order == ["a", "b", "c"] * 4
@@ -29,7 +40,7 @@ def test_fast_workload_gets_more_samples_spread_evenly():
 
     workloads = {"slow": slow, "fast": lambda: calls.append("fast")}
     plan = TimingPlan(warmup=1, min_time_s=0.05, min_iters=3, max_iters=40)
-    timed = measure_interleaved(workloads, CPU, plan)
+    timed = measure_interleaved(on_wall_clock(workloads), plan)
     assert len(timed["fast"].samples_ms) == 40  # the ceiling
     assert 3 <= len(timed["slow"].samples_ms) < 40
     slow_positions = [i for i, c in enumerate(calls[-(40 + len(timed["slow"].samples_ms)) :])
@@ -48,7 +59,7 @@ def test_sample_count_floor_and_ceiling():
 def test_warm_up_stops_once_settled():
     calls = []
     plan = TimingPlan(warmup=2, iters=1, settle_window=2, settle_tolerance=100.0)
-    timed = measure_interleaved({"x": lambda: calls.append(1)}, CPU, plan)
+    timed = measure_interleaved(on_wall_clock({"x": lambda: calls.append(1)}), plan)
     assert len(timed["x"].warmup_ms) == 4  # two windows, then settled
     assert len(calls) == 5
 
@@ -62,19 +73,30 @@ def test_a_failing_workload_is_recorded_and_the_others_go_on():
             raise RuntimeError("CUDA out of memory. Tried to allocate 1 GiB")
 
     plan = TimingPlan(warmup=1, iters=5, settle_window=1, settle_tolerance=10.0)
-    timed = measure_interleaved({"flaky": flaky, "fine": lambda: None}, CPU, plan)
+    timed = measure_interleaved(on_wall_clock({"flaky": flaky, "fine": lambda: None}), plan)
     assert timed["flaky"].error.startswith("CUDA out of memory")
     assert len(timed["fine"].samples_ms) == 5
 
 
 def test_peak_memory_sees_a_large_allocation():
-    peak = peak_memory_bytes(lambda: torch.ones(64, 1024, 1024).sum(), CPU)  # 256 MiB
+    peak = torch_peak_memory(lambda: torch.ones(64, 1024, 1024).sum(), CPU)  # 256 MiB
     assert peak is None or peak >= 200 * 2**20
 
 
-def test_relative_to_pairs_samples_with_the_nearest_reference_round():
-    from rtbench.measure.timing import Timed
+def test_each_workload_is_timed_by_its_own_clock():
+    def counting_clock(fn):  # a fake clock: 1000 ms per call, whatever the call takes
+        fn()
+        return 1000.0
 
+    plan = TimingPlan(warmup=1, iters=3, settle_window=1, settle_tolerance=10.0)
+    workloads = {"wall": Workload(lambda: None, wall_clock()),
+                 "fake": Workload(lambda: None, counting_clock)}  # fmt: skip
+    timed = measure_interleaved(workloads, plan)
+    assert timed["fake"].samples_ms == [1000.0] * 3
+    assert all(s < 1000.0 for s in timed["wall"].samples_ms)
+
+
+def test_relative_to_pairs_samples_with_the_nearest_reference_round():
     reference = Timed([10.0, 20.0, 40.0], [], rounds=[0, 2, 4])
     timed = Timed([10.0, 30.0, 40.0, 80.0], [], rounds=[0, 1, 3, 4])
     assert timed.relative_to(reference) == [1.0, 3.0, 2.0, 2.0]  # round 1 -> 0, 3 -> 2 (first)

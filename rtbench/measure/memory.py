@@ -1,10 +1,12 @@
-"""Peak memory of one forward call.
+"""Peak memory of one call, as each kind of runtime can honestly report it.
 
-CUDA: max allocated bytes above what was allocated before the call. CPU: growth of the process's
-peak resident set (VmHWM) over its resident set before the call; Linux lets us reset the peak
-(`/proc/self/clear_refs`, value 5), elsewhere we report None rather than a stale high-water mark.
-Memory that an earlier call freed but the C allocator kept would hide growth, so glibc is asked to
-hand it back first (`malloc_trim`); what it still keeps makes the CPU figure a lower bound.
+- `torch_cuda_peak`: max bytes torch's CUDA allocator held above what it held before the call;
+  it sees only torch's allocations (PyTorch runtimes, and I/O buffers rtbench allocates).
+- `process_peak`: growth of the process's peak resident set (VmHWM) over its resident set before
+  the call, whatever allocated it (torch, ONNX Runtime, OpenVINO on the CPU). Linux lets us reset
+  the peak (`/proc/self/clear_refs`, value 5); elsewhere None rather than a stale high-water mark.
+  Memory that an earlier call freed but the C allocator kept would hide growth, so glibc is asked
+  to hand it back first (`malloc_trim`); what it still keeps makes the figure a lower bound.
 """
 
 import contextlib
@@ -19,14 +21,23 @@ import torch
 _STATUS = Path("/proc/self/status")
 
 
-def peak_memory_bytes(fn: Callable[[], object], device: torch.device) -> int | None:
+def torch_peak_memory(fn: Callable[[], object], device: torch.device) -> int | None:
+    """The peak memory of a PyTorch call on `device`: the CUDA allocator's, or the process's."""
     if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        before = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        fn()
-        torch.cuda.synchronize(device)
-        return torch.cuda.max_memory_allocated(device) - before
+        return torch_cuda_peak(fn, device)
+    return process_peak(fn)
+
+
+def torch_cuda_peak(fn: Callable[[], object], device: torch.device) -> int:
+    torch.cuda.synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    fn()
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device) - before
+
+
+def process_peak(fn: Callable[[], object]) -> int | None:
     _trim_heap()
     try:
         Path("/proc/self/clear_refs").write_text("5")

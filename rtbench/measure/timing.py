@@ -1,8 +1,9 @@
 """Latency: a precise clock per device, settled warm-up, adaptive sample counts, and interleaved
 rounds so that the drift of a shared machine hits every workload alike.
 
-CPU: time.perf_counter_ns around each call. CUDA: events recorded on the stream around each call,
-after a synchronize so that no earlier work leaks in; cuDNN autotuning happens in the warm-up.
+Each workload brings its clock (its runtime decides): time.perf_counter_ns around each call on the
+CPU; on CUDA, events recorded on the stream the runtime enqueues on, after a synchronize so that no
+earlier work leaks in. cuDNN autotuning and engine set-up happen in the warm-up.
 """
 
 import bisect
@@ -10,7 +11,7 @@ import gc
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import torch
@@ -30,31 +31,51 @@ class TimingPlan:
     settle_tolerance: float = 0.05  # ...within this fraction
 
 
-def make_clock(device: torch.device) -> Callable[[Callable[[], object]], float]:
-    """A function that calls `fn` once and returns its latency in milliseconds."""
-    if device.type == "cuda":
-        start = torch.cuda.Event(enable_timing=True)
-        end = torch.cuda.Event(enable_timing=True)
+Clock = Callable[[Callable[[], object]], float]  # calls fn once, returns its latency in ms
 
-        def cuda_clock(fn: Callable[[], object]) -> float:
-            torch.cuda.synchronize(device)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            return start.elapsed_time(end)
 
-        return cuda_clock
+def wall_clock() -> Clock:
+    """time.perf_counter_ns around the call: for work that is done when the call returns."""
 
-    def cpu_clock(fn: Callable[[], object]) -> float:
+    def clock(fn: Callable[[], object]) -> float:
         t0 = time.perf_counter_ns()
         fn()
         return (time.perf_counter_ns() - t0) / 1e6
 
-    return cpu_clock
+    return clock
 
 
-def warm_up(fn: Callable[[], object], clock, plan: TimingPlan) -> list[float]:
+def cuda_event_clock(device: torch.device, stream: "torch.cuda.Stream | None" = None) -> Clock:
+    """CUDA events recorded on `stream` (torch's current stream when None) around the call, after
+    a synchronize so that no earlier work leaks in; the runtime that enqueues on its own stream
+    (TensorRT) passes that stream."""
+    start = torch.cuda.Event(enable_timing=True)
+    end = torch.cuda.Event(enable_timing=True)
+
+    def clock(fn: Callable[[], object]) -> float:
+        torch.cuda.synchronize(device)
+        on = stream if stream is not None else torch.cuda.current_stream(device)
+        start.record(on)
+        fn()
+        end.record(on)
+        end.synchronize()
+        return start.elapsed_time(end)
+
+    return clock
+
+
+def device_clock(device: torch.device) -> Clock:
+    """The clock for work torch enqueues on `device`: CUDA events there, the wall clock on CPU."""
+    return cuda_event_clock(device) if device.type == "cuda" else wall_clock()
+
+
+@dataclass(frozen=True)
+class Workload:
+    step: Callable[[], object]  # one call of the timed work, inputs already in place
+    clock: Clock  # how that call is clocked
+
+
+def warm_up(fn: Callable[[], object], clock: Clock, plan: TimingPlan) -> list[float]:
     """Untimed-in-the-results calls until timings settle; returns the warm-up latencies."""
     seen: list[float] = []
     budget = plan.min_time_s if plan.max_warmup_s is None else plan.max_warmup_s
@@ -95,47 +116,45 @@ class Timed:
 
 
 def measure_interleaved(
-    workloads: dict[str, Callable[[], object]],
-    device: torch.device,
+    workloads: dict[Hashable, Workload],
     plan: TimingPlan,
-    on_sample: Callable[[str], None] = lambda name: None,
+    on_sample: Callable[[Hashable], None] = lambda key: None,
     describe_error: Callable[[BaseException], str] = str,
-) -> dict[str, Timed]:
-    """Time every workload in interleaved rounds (A B C ... A B C ...).
+) -> dict[Hashable, Timed]:
+    """Time every workload in interleaved rounds (A B C ... A B C ...), each with its own clock.
 
     Each workload's samples are spread evenly over the rounds, so a fast workload that needs more
     samples than a slow one still sees the whole run's drift. A workload that raises is recorded
     with its error and dropped; the others go on.
     """
-    clock = make_clock(device)
-    results: dict[str, Timed] = {}
-    wanted: dict[str, int] = {}
-    for name, fn in workloads.items():
+    results: dict[Hashable, Timed] = {}
+    wanted: dict[Hashable, int] = {}
+    for key, work in workloads.items():
         try:
-            warm = warm_up(fn, clock, plan)
+            warm = warm_up(work.step, work.clock, plan)
         except Exception as err:  # noqa: BLE001 - recorded in the row, the table goes on
-            results[name] = Timed([], [], describe_error(err))
+            results[key] = Timed([], [], describe_error(err))
             continue
-        results[name] = Timed([], warm)
-        wanted[name] = sample_count(statistics.median(warm[-plan.settle_window :]), plan)
+        results[key] = Timed([], warm)
+        wanted[key] = sample_count(statistics.median(warm[-plan.settle_window :]), plan)
     rounds = max(wanted.values(), default=0)
     gc.collect()
     gc.disable()  # a collection inside a timed call would land on one unlucky workload
     try:
         for r in range(rounds):
-            for name, n in wanted.items():
-                timed = results[name]
+            for key, n in wanted.items():
+                timed = results[key]
                 if timed.error is not None:
                     continue
                 due = (r + 1) * n // rounds - r * n // rounds  # Bresenham spread
                 for _ in range(due):
                     try:
-                        timed.samples_ms.append(clock(workloads[name]))
+                        timed.samples_ms.append(workloads[key].clock(workloads[key].step))
                     except Exception as err:  # noqa: BLE001
                         timed.error = describe_error(err)
                         break
                     timed.rounds.append(r)
-                    on_sample(name)
+                    on_sample(key)
     finally:
         gc.enable()
     return results

@@ -1,1 +1,8 @@
-"""Reports of a results document: Table 3 mirror (terminal, Markdown, CSV), files on disk."""
+"""Reports of a results document. Each report module defines a `Report` (rtbench.report.base);
+`REPORTS` lists them in the order they are shown and written, so a new report is one module and
+one line here."""
+
+from rtbench.report import claims, latex, plots, table3
+from rtbench.report.base import Report
+
+REPORTS: tuple[Report, ...] = (table3.REPORT, claims.REPORT, latex.REPORT, plots.REPORT)

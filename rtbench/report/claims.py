@@ -8,15 +8,27 @@ Size rule (`size_agrees`): a measured change m agrees with a claimed change c (b
 +0.54 for +54%) when |m - c| <= max(SIZE_RELATIVE * |c|, SIZE_ABSOLUTE), i.e. within +-50% of the
 claimed change, or within 5 percentage points for small claims (-8% accepts -13% .. -3%).
 
-The paper's latency is TensorRT FP16 on a T4; the measured one is PyTorch (eager unless compiled)
-on this run's device, so only the direction is expected to carry over reliably.
+The paper's latency is TensorRT FP16 on a T4; the measured one is this run's runtime on this run's
+device, so only the direction is expected to carry over reliably. Each runtime of a run is judged
+on its own.
 """
 
 from dataclasses import dataclass
 
 from rich.table import Table
+from rich.text import Text
 
-from rtbench.report.table3 import describe_run
+from rtbench import results
+from rtbench.report.base import Report
+from rtbench.report.vocabulary import (
+    PAPER_PROTOCOL,
+    PAPER_SHORT,
+    describe_run,
+    markdown_table,
+    markdown_text,
+    percent,
+    runtime_label,
+)
 
 SIZE_RELATIVE = 0.5  # a measured change within +-50% of the claimed change agrees in size ...
 SIZE_ABSOLUTE = 0.05  # ... or within 5 percentage points, for claims of a few percent
@@ -55,22 +67,27 @@ CLAIMS = (
 )  # fmt: skip
 
 
-def evaluate_claims(document: dict) -> list[dict]:
-    """One flat record per claim: the paper's figures, the measured changes and the marks.
+def evaluate_claims(document: dict, runtime: str | None = None) -> list[dict]:
+    """One flat record per claim, judged on one runtime's rows (the run's first runtime unless
+    named): the paper's figures, the measured changes and the marks.
 
     A claim whose variant or reference is absent or failed has status "not measured" and None
     figures. A mark is None where it does not apply (no latency measured, no params claimed).
     """
+    runtime = runtime or results.runtimes_of(document)[0]
     ok = {}
     failed = {}
     for row in document["rows"]:
+        if row["runtime"] != runtime:
+            continue
         if row["status"] == "ok":
             ok.setdefault(row["variant"], row)
         else:
             failed.setdefault(row["variant"], row.get("error") or "failed")
     context = {
         "scope": document["config"]["scope"],
-        "measured_on": describe_run(document),
+        "runtime": runtime,
+        "measured_on": describe_run(document, runtime),
     }
     records = []
     for claim in CLAIMS:
@@ -169,17 +186,13 @@ def _lines(claims: list[dict]) -> list[tuple[list[str], bool | None, bool | None
             if claimed is None:
                 continue
             if c["status"] == "ok":
-                measured = _percent(c[f"{quantity}_change_measured"], digits=1)
+                measured = percent(c[f"{quantity}_change_measured"], digits=1)
             else:
                 measured = f"not measured ({c['reason']})"
-            cells = [c["claim"], f"{c['paper_ap_delta']:+.1f} AP", quantity, _percent(claimed),
+            cells = [c["claim"], f"{c['paper_ap_delta']:+.1f} AP", quantity, percent(claimed),
                      measured]  # fmt: skip
             out.append((cells, c[f"{quantity}_direction_agrees"], c[f"{quantity}_size_agrees"]))
     return out
-
-
-def _percent(fraction: float | None, digits: int = 0) -> str:
-    return "-" if fraction is None else f"{100 * fraction:+.{digits}f}%"
 
 
 def _mark(agrees: bool | None) -> str:
@@ -189,12 +202,12 @@ def _mark(agrees: bool | None) -> str:
 def notes(claims: list[dict]) -> list[str]:
     where = claims[0]["measured_on"] if claims else "this run's device"
     out = [
-        f"- Measured: {where}. Paper: NVIDIA T4, TensorRT FP16, batch 1, 640x640. Absolute "
-        "latency never matches across devices and runtimes; even the ratios can differ, since "
-        "TensorRT fuses and schedules kernels differently from PyTorch.",
+        f"- Measured: {where}. Paper: {PAPER_PROTOCOL}. Absolute latency never matches across "
+        "devices and runtimes; even the ratios can differ, since TensorRT fuses and schedules "
+        "kernels its own way.",
         "- AP gains are the paper's (COCO val2017, 12 epochs); rtbench does not train.",
         "- Change = measured median latency (or params) of the variant / that of the reference "
-        "- 1, both from this run.",
+        "- 1, both from this run and runtime.",
         f"- Size agrees when |measured - paper| <= max({SIZE_RELATIVE:.0%} of |paper|, "
         f"{100 * SIZE_ABSOLUTE:.0f} percentage points). Direction agrees when the signs match.",
     ]
@@ -208,14 +221,11 @@ def notes(claims: list[dict]) -> list[str]:
 
 
 def claims_markdown(claims: list[dict]) -> str:
-    lines = [
-        "## Paper claims (section 5.2)",
-        "",
-        "| " + " | ".join(HEADERS) + " |",
-        "|---|---:|---|---:|---:|---|---|",
-    ]
-    for cells, direction, size in _lines(claims):
-        lines.append("| " + " | ".join([*cells, _mark(direction), _mark(size)]) + " |")
+    runtime = runtime_label(claims[0]["runtime"]) if claims else ""
+    rows = [[*map(markdown_text, cells), _mark(direction), _mark(size)]
+            for cells, direction, size in _lines(claims)]  # fmt: skip
+    lines = [f"## Paper claims (section 5.2), judged on {runtime}", ""]
+    lines += markdown_table(list(HEADERS), rows, ("Claim", "Change in", "Direction", "Size"))
     lines += ["", *notes(claims)]
     return "\n".join(lines) + "\n"
 
@@ -225,11 +235,12 @@ MARK_STYLE = {True: "green", False: "red", None: "dim"}
 
 def claims_rich_table(claims: list[dict]) -> Table:
     where = claims[0]["measured_on"] if claims else "this run's device"
+    runtime = runtime_label(claims[0]["runtime"]) if claims else "this run's runtime"
     title = f"Paper claims (section 5.2), measured on {where}"
     table = Table(
         title=title,
-        min_width=len(title),  # the title on one line where the console is wide enough
-        caption="Paper latency: T4, TensorRT FP16; measured: PyTorch on this device. "
+        min_width=min(len(title), 160),  # the title on one line where the console is wide enough
+        caption=f"Paper latency: {PAPER_SHORT}; measured: {runtime} on this device. "
         "AP gains are the paper's.",
         title_justify="left",
         caption_justify="left",
@@ -238,6 +249,17 @@ def claims_rich_table(claims: list[dict]) -> Table:
         justify = "right" if header in ("AP gain (paper)", "Paper", "Measured") else "left"
         table.add_column(header, justify=justify)
     for cells, direction, size in _lines(claims):
-        marks = [f"[{MARK_STYLE[m]}]{_mark(m)}[/]" for m in (direction, size)]
-        table.add_row(*cells, *marks)
+        marks = [Text(_mark(m), style=MARK_STYLE[m]) for m in (direction, size)]
+        table.add_row(*map(Text, cells), *marks)
     return table
+
+
+def _per_runtime(document: dict) -> list[list[dict]]:
+    return [evaluate_claims(document, runtime) for runtime in results.runtimes_of(document)]
+
+
+REPORT = Report(
+    "claims",
+    terminal=lambda d: [claims_rich_table(c) for c in _per_runtime(d)],
+    markdown=lambda d: "\n".join(claims_markdown(c) for c in _per_runtime(d)),
+)

@@ -4,7 +4,10 @@ Needs \\usepackage{booktabs} in the preamble. The numbers are table3_frame's; on
 and the escaping are LaTeX's.
 """
 
-from rtbench.report.table3 import cell, runtime, table3_frame
+from rtbench import results
+from rtbench.report.base import Report
+from rtbench.report.table3 import table3_frame
+from rtbench.report.vocabulary import cell, device_label, form_label, runtime_label
 
 ESCAPES = {
     "\\": r"\textbackslash{}",
@@ -34,15 +37,15 @@ def escape(text: str) -> str:
     return "".join(ESCAPES.get(ch, ch) for ch in text)
 
 
-def latex_table(document: dict) -> str:
-    frame = table3_frame(document)
+def latex_table(document: dict, runtime: str) -> str:
+    frame = table3_frame(document, runtime)
     ref = escape(frame.attrs.get("reference") or "A")
     lines = [
         "% rtbench: Table 3 mirror; needs \\usepackage{booktabs}",
         "\\begin{table}[t]",
         "\\centering",
-        f"\\caption{{{caption(document, frame.attrs.get('reference'))}}}",
-        "\\label{tab:rtbench-table3}",
+        f"\\caption{{{caption(document, runtime, frame.attrs.get('reference'))}}}",
+        f"\\label{{tab:rtbench-table3-{_label(runtime)}}}",
         "\\begin{tabular}{lrrrrrrrr}",
         "\\toprule",
         " & AP (\\%) & \\multicolumn{2}{c}{\\#Params (M)} & GFLOPs"
@@ -59,20 +62,21 @@ def latex_table(document: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def caption(document: dict, reference: str | None) -> str:
+def caption(document: dict, runtime: str, reference: str | None) -> str:
     """The caption, as LaTeX: where and how it was measured, where the paper's figures come from."""
-    cfg, env = document["config"], document["environment"]
-    form = "deploy form (BatchNorm folded, RepVGG fused)" if cfg["deploy"] else "training form"
-    device = escape(f"{env.get('device_name', cfg['device'])} ({cfg['device']}")
+    cfg = document["config"]
     text = (
-        f"Encoder ablation of RT-DETR (Table 3 of the paper) measured with rtbench on {device}, "
-        f"{escape(cfg['dtype'])}, {runtime(cfg)}): {escape(cfg['scope'])} scope, "
-        f"{cfg['size']}$\\times${cfg['size']} input, batch {cfg['batch']}, {form}. "
+        f"Encoder ablation of RT-DETR (Table 3 of the paper) measured with rtbench on "
+        f"{escape(device_label(document))}, {escape(cfg['dtype'])}, "
+        f"{escape(runtime_label(runtime))}: {escape(cfg['scope'])} scope, "
+        f"{cfg['size']}$\\times${cfg['size']} input, batch {cfg['batch']}, "
+        f"{escape(form_label(cfg['deploy']))}. "
         "AP and the paper's latency (NVIDIA T4, TensorRT FP16) come from the paper; rtbench "
         "does not train. GFLOPs count 2 per multiply-add. Latency: measured median; relative "
         f"latency is to variant {escape(reference or '--')} of the same run."
     )
-    failed = [escape(r["variant"]) for r in document["rows"] if r["status"] != "ok"]
+    failed = [escape(r["variant"]) for r in document["rows"]
+              if r["runtime"] == runtime and r["status"] != "ok"]  # fmt: skip
     if failed:
         text += f" $^\\dagger$Failed in this run: {', '.join(failed)}."
     return text
@@ -81,3 +85,16 @@ def caption(document: dict, reference: str | None) -> str:
 def _cell(value, fmt: str) -> str:
     text = cell(value, fmt)
     return "--" if text == "-" else text  # table3 marks a missing figure "-"
+
+
+def _label(runtime: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in runtime)
+
+
+def latex_files(document: dict) -> dict[str, str]:
+    """table3.tex: one table per runtime, each with its own label."""
+    tables = [latex_table(document, runtime) for runtime in results.runtimes_of(document)]
+    return {"table3.tex": "\n".join(tables)}
+
+
+REPORT = Report("latex", files=latex_files)

@@ -1,22 +1,26 @@
 """PNG plots of one run: paper AP against latency, and params / GFLOPs / latency per variant.
 
 Figures are drawn on matplotlib's Agg canvas directly (no pyplot, no display, no global backend
-switch) and written atomically. A plot with nothing to draw is skipped, not written empty.
+switch). A plot with nothing to draw is skipped, not written empty. User text (variant names) is
+escaped so that matplotlib never reads it as mathtext.
 """
 
 import math
 from io import BytesIO
-from pathlib import Path
 
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from rtbench.report.files import write_atomic
-from rtbench.report.table3 import describe_run, runtime, table3_frame
+from rtbench import results
+from rtbench.report.base import Report
+from rtbench.report.table3 import table3_frame
+from rtbench.report.vocabulary import PAPER_SHORT, describe_run, runtime_label
 
 MEASURED, PAPER = "tab:blue", "tab:orange"
-PAPER_LABEL = "paper (T4, TensorRT FP16)"
+SERIES = ("tab:blue", "tab:green", "tab:purple", "tab:red", "tab:brown", "tab:cyan")
+MARKERS = ("o", "^", "D", "v", "P", "X")
+PAPER_LABEL = f"paper ({PAPER_SHORT})"
 DPI = 120
 NUMERIC = (
     "paper_ap",
@@ -28,76 +32,88 @@ NUMERIC = (
 )
 
 
-def write_plots(document: dict, run_dir: Path) -> list[Path]:
-    """Write the plots that have data into run_dir; the paths written."""
-    written = []
-    for name, draw in (
-        ("latency_vs_ap.png", latency_vs_ap),
-        ("params_flops_latency.png", params_flops_latency),
-    ):
-        figure = draw(document)
-        if figure is None:
-            continue
-        path = run_dir / name
-        write_atomic(path, _png(figure))
-        written.append(path)
-    return written
+def plot_files(document: dict) -> dict[str, bytes]:
+    """The plots that have data, as PNG bytes by file name. With several runtimes, one
+    params/GFLOPs/latency figure per runtime (file name suffixed with the runtime)."""
+    runtimes = results.runtimes_of(document)
+    figures = {"latency_vs_ap.png": latency_vs_ap(document)}
+    for runtime in runtimes:
+        suffix = "" if len(runtimes) == 1 else f"-{runtime}"
+        figures[f"params_flops_latency{suffix}.png"] = params_flops_latency(document, runtime)
+    return {name: _png(figure) for name, figure in figures.items() if figure is not None}
+
+
+def plain(text: str) -> str:
+    """User text for a matplotlib label: a "$" would start mathtext, so it is escaped."""
+    return str(text).replace("$", r"\$")
 
 
 def latency_vs_ap(document: dict) -> Figure | None:
-    """Paper AP (y) against measured and paper latency (x), one labelled point per variant.
+    """Paper AP (y) against measured and paper latency (x), one labelled point per variant and
+    runtime.
 
-    The x axis is logarithmic: measured latency (PyTorch, e.g. ~1 s on a CPU) and the paper's
-    (TensorRT on a T4, ~10 ms) differ by up to two orders of magnitude, and on a log axis equal
-    ratios are equal distances, so the spread of the two series compares directly. Twin x axes
-    would also fit both, but their relative offset would be arbitrary and invite wrong readings.
+    The x axis is logarithmic: measured latency (e.g. ~1 s on a CPU) and the paper's (TensorRT on
+    a T4, ~10 ms) differ by up to two orders of magnitude, and on a log axis equal ratios are equal
+    distances, so the spread of the series compares directly. Twin x axes would also fit both,
+    but their relative offset would be arbitrary and invite wrong readings.
     """
-    frame = _ok_frame(document)
-    frame = frame[frame["paper_ap"].notna() & frame["latency_median_ms"].notna()]
-    if frame.empty:
+    frames = {}
+    for runtime in results.runtimes_of(document):
+        frame = _ok_frame(document, runtime)
+        frame = frame[frame["paper_ap"].notna() & frame["latency_median_ms"].notna()]
+        if not frame.empty:
+            frames[runtime] = frame
+    if not frames:
         return None
     figure = Figure(figsize=(8, 5.5))
     ax = figure.add_subplot()
-    ax.errorbar(
-        frame["latency_median_ms"],
-        frame["paper_ap"],
-        xerr=_ci_err(frame, document),
-        fmt="o",
-        color=MEASURED,
-        capsize=3,
-        label=f"measured median, 95% CI ({_device(document)})",
-    )
-    paper = frame[frame["paper_latency_ms"].notna()]
-    ax.plot(paper["paper_latency_ms"], paper["paper_ap"], "s", color=PAPER, label=PAPER_LABEL)
-    for r in frame.itertuples():
-        points = [r.latency_median_ms]
-        if not math.isnan(r.paper_latency_ms):
-            points.append(r.paper_latency_ms)
-            ax.plot(points, [r.paper_ap] * 2, ":", color="0.7", zorder=0)  # pairs the two points
-        for x in points:
-            ax.annotate(r.variant, (x, r.paper_ap), xytext=(6, 4), textcoords="offset points")
+    paper_points = {}
+    for i, (runtime, frame) in enumerate(frames.items()):
+        color = SERIES[i % len(SERIES)]
+        ax.errorbar(
+            frame["latency_median_ms"],
+            frame["paper_ap"],
+            xerr=_ci_err(frame, document, runtime),
+            fmt=MARKERS[i % len(MARKERS)],
+            color=color,
+            capsize=3,
+            label=plain(f"measured median, 95% CI ({runtime_label(runtime)})"),
+        )
+        for r in frame.itertuples():
+            points = [r.latency_median_ms]
+            if not math.isnan(r.paper_latency_ms):
+                paper_points[r.variant] = (r.paper_latency_ms, r.paper_ap)
+                points.append(r.paper_latency_ms)
+                ax.plot(points, [r.paper_ap] * 2, ":", color="0.7", zorder=0)  # pairs the points
+            ax.annotate(plain(r.variant), (r.latency_median_ms, r.paper_ap), xytext=(6, 4),
+                        textcoords="offset points")  # fmt: skip
+    if paper_points:
+        xs, ys = zip(*paper_points.values(), strict=True)
+        ax.plot(xs, ys, "s", color=PAPER, label=PAPER_LABEL)
+        for variant, point in paper_points.items():
+            ax.annotate(plain(variant), point, xytext=(6, 4), textcoords="offset points")
     ax.set_xscale("log")
     ax.margins(x=0.15, y=0.1)
     ax.set_xlabel("latency (ms, log scale)")
     ax.set_ylabel("AP (%), COCO val2017, from the paper")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize="small")
-    ax.set_title(f"Paper AP vs latency\n{describe_run(document)}", fontsize="medium")
+    ax.set_title(plain(f"Paper AP vs latency\n{describe_run(document)}"), fontsize="medium")
     return figure
 
 
-def params_flops_latency(document: dict) -> Figure | None:
+def params_flops_latency(document: dict, runtime: str) -> Figure | None:
     """Three panels, one unit each: params (measured beside paper), GFLOPs, latency.
 
     In the latency panel the paper's bars use a right axis scaled so that the reference variant
     (A) has bars of equal height: equal heights then mean equal latency relative to A.
     """
-    frame = _ok_frame(document)
+    frame = _ok_frame(document, runtime)
     if frame.empty:
         return None
     ref = frame.attrs.get("reference")
     x = list(range(len(frame)))
-    variants = list(frame["variant"])
+    variants = [plain(v) for v in frame["variant"]]
     width = 0.4
     figure = Figure(figsize=(15, 5))
     params_ax, flops_ax, latency_ax = figure.subplots(1, 3)
@@ -129,19 +145,20 @@ def params_flops_latency(document: dict) -> Figure | None:
         )
     flops_ax.set_title("GFLOPs (2 x multiply-adds)")
 
-    _latency_panel(latency_ax, frame, ref, width, document)
+    _latency_panel(latency_ax, frame, ref, width, document, runtime)
     for ax in (params_ax, flops_ax, latency_ax):
         ax.set_xticks(x, variants)
         ax.grid(True, axis="y", alpha=0.3)
         ax.set_axisbelow(True)
-    figure.suptitle(
-        f"Params, GFLOPs and latency per variant\n{describe_run(document)}", fontsize="medium"
-    )
+    title = f"Params, GFLOPs and latency per variant\n{describe_run(document, runtime)}"
+    figure.suptitle(plain(title), fontsize="medium")
     figure.tight_layout()
     return figure
 
 
-def _latency_panel(ax, frame: pd.DataFrame, ref: str | None, width: float, document: dict) -> None:
+def _latency_panel(
+    ax, frame: pd.DataFrame, ref: str | None, width: float, document: dict, runtime: str
+) -> None:
     """Measured median (left axis) beside the paper's latency (right axis, when known)."""
     paper = frame["paper_latency_ms"].notna().any()
     shift = width / 2 if paper else 0
@@ -154,7 +171,7 @@ def _latency_panel(ax, frame: pd.DataFrame, ref: str | None, width: float, docum
         [i - shift for i in x],
         frame["latency_median_ms"].fillna(0),
         width,
-        yerr=_ci_err(frame, document),
+        yerr=_ci_err(frame, document, runtime),
         capsize=3,
         color=MEASURED,
         label="measured median, 95% CI (ms, left axis)",
@@ -182,7 +199,7 @@ def _latency_panel(ax, frame: pd.DataFrame, ref: str | None, width: float, docum
         top = max(ax.get_ylim()[1], right.get_ylim()[1] / scale)
         ax.set_ylim(0, top)
         right.set_ylim(0, top * scale)
-        ax.set_title(f"Latency (ms); axes scaled so that {ref}'s two bars are equally tall")
+        ax.set_title(plain(f"Latency (ms); axes scaled so that {ref}'s two bars are equally tall"))
     _legend_below(ax, extra=right)
 
 
@@ -201,20 +218,21 @@ def _legend_below(ax, extra=None) -> None:
     ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.08), fontsize="small")
 
 
-def _ok_frame(document: dict) -> pd.DataFrame:
+def _ok_frame(document: dict, runtime: str) -> pd.DataFrame:
     """table3_frame's rows that ran, numeric columns as floats (None -> NaN)."""
-    frame = table3_frame(document)
+    frame = table3_frame(document, runtime)
     ok = frame[frame["status"] == "ok"].reset_index(drop=True)
     ok = ok.astype({c: float for c in NUMERIC})
     ok.attrs.update(frame.attrs)
     return ok
 
 
-def _ci_err(frame: pd.DataFrame, document: dict) -> list[list[float]]:
+def _ci_err(frame: pd.DataFrame, document: dict, runtime: str) -> list[list[float]]:
     """Error bar lengths below and above each median, from the 95% CI (0 where unknown)."""
     ci = {
         r["variant"]: (r.get("latency_ci95_low_ms"), r.get("latency_ci95_high_ms"))
         for r in document["rows"]
+        if r["runtime"] == runtime
     }
     below, above = [], []
     for r in frame.itertuples():
@@ -224,13 +242,11 @@ def _ci_err(frame: pd.DataFrame, document: dict) -> list[list[float]]:
     return [[0 if math.isnan(e) else e for e in side] for side in (below, above)]
 
 
-def _device(document: dict) -> str:
-    env, cfg = document["environment"], document["config"]
-    return f"{env.get('device_name', cfg['device'])}, {runtime(cfg)}"
-
-
 def _png(figure: Figure) -> bytes:
     FigureCanvasAgg(figure)
     buffer = BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     return buffer.getvalue()
+
+
+REPORT = Report("plots", files=plot_files, plot=True)

@@ -1,13 +1,26 @@
-"""The Table 3 mirror: paper figures beside measured ones, as a frame, a rich table, Markdown, CSV.
+"""The Table 3 mirror: paper figures beside measured ones, per runtime, as a frame, rich tables,
+Markdown and CSV; and the latency-detail table beside it.
 
-Latency is compared as a ratio to a reference row (A when present): absolute milliseconds on
-another device and runtime never match the paper's T4 + TensorRT FP16 figures (docs/design.md, "Table 3").
+Latency is compared as a ratio to a reference row (A when present) of the same runtime: absolute
+milliseconds on another device and runtime never match the paper's T4 + TensorRT FP16 figures
+(docs/design.md, "Table 3").
 """
 
 import math
 
 import pandas as pd
 from rich.table import Table
+from rich.text import Text
+
+from rtbench import results
+from rtbench.report.base import Report
+from rtbench.report.vocabulary import (
+    PAPER_PROTOCOL,
+    cell,
+    describe_run,
+    markdown_table,
+    markdown_text,
+)
 
 COLUMNS = {  # frame column -> (header, format)
     "variant": ("Variant", "{}"),
@@ -24,15 +37,23 @@ COLUMNS = {  # frame column -> (header, format)
     "paper_rel_latency": ("rel. latency paper", "{:.2f}"),
     "status": ("Status", "{}"),
 }
+TEXT_COLUMNS = ("Variant", "Status")
 
 
-def table3_frame(document: dict) -> pd.DataFrame:
-    rows = document["rows"]
-    ok = [r for r in rows if r["status"] == "ok" and r.get("latency_median_ms")]
-    ref = next((r for r in ok if r["variant"] == "A"), ok[0] if ok else None)
+def reference_row(document: dict, runtime: str) -> dict | None:
+    """The row latencies of `runtime` are compared to: A when it ran, else the first that did."""
+    timed = [r for r in results.ok_rows(document, runtime) if r.get("latency_median_ms")]
+    return next((r for r in timed if r["variant"] == "A"), timed[0] if timed else None)
+
+
+def table3_frame(document: dict, runtime: str) -> pd.DataFrame:
+    """One runtime's rows, Table 3's columns; attrs["reference"] names the ratio's reference."""
+    ref = reference_row(document, runtime)
     detector = document["config"]["scope"] == "detector"
     records = []
-    for r in rows:
+    for r in document["rows"]:
+        if r["runtime"] != runtime:
+            continue
         rec = {key: r.get(key) for key in COLUMNS}
         rec["params_match"] = _params_match(r) if detector else "n/a"
         rec["status"] = "ok" if r["status"] == "ok" else f"error: {r['error']}"
@@ -52,12 +73,6 @@ def _params_match(row: dict) -> str:
     return "yes" if math.floor(row["params"] / 1e6) == row["paper_params_m"] else "NO"
 
 
-def cell(value, fmt: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return fmt.format(value)
-
-
 def _headers(frame: pd.DataFrame) -> list[str]:
     ref = frame.attrs.get("reference") or "A"
     return [COLUMNS[c][0].replace("rel. latency", f"latency / {ref}") for c in frame.columns]
@@ -70,47 +85,19 @@ def formatted(frame: pd.DataFrame) -> list[list[str]]:
     ]
 
 
-def describe_run(document: dict) -> str:
-    """What ran, where and how, in one phrase: every report's title or caption uses it."""
-    cfg, env = document["config"], document["environment"]
-    form = "deploy form (BN folded, RepVGG fused)" if cfg["deploy"] else "training form"
-    return (
-        f"{cfg['scope']} scope, {cfg['size']}x{cfg['size']}, batch {cfg['batch']}, "
-        f"{cfg['dtype']}, {form}, {runtime(cfg)}, on {env['device_name']} ({env['device']}, "
-        f"{env['threads']} threads)"
-    )
-
-
-def runtime(config: dict) -> str:
-    if config.get("cuda_graphs"):
-        return "PyTorch CUDA graph replay"
-    return "PyTorch torch.compile" if config.get("compile") else "PyTorch eager"
-
-
-def title(document: dict) -> str:
-    return f"Table 3 mirror: {describe_run(document)}"
-
-
-def rich_table(document: dict) -> Table:
-    frame = table3_frame(document)
-    table = Table(title=title(document), title_justify="left")
-    for header in _headers(frame):
-        table.add_column(header, justify="left" if header in ("Variant", "Status") else "right")
-    for cells in formatted(frame):
-        style = None if cells[-1] == "ok" else "red"
-        table.add_row(*cells, style=style)
-    return table
+def title(document: dict, runtime: str) -> str:
+    return f"Table 3 mirror: {describe_run(document, runtime)}"
 
 
 DETAIL_HEADERS = ["Variant", "median ms (95% CI)", "p90 ms", "p99 ms", "IQR ms", "samples",
                   "x calib", "GFLOP/s", "% of peak", "peak MiB"]  # fmt: skip
 
 
-def detail_rows(document: dict) -> list[list[str]]:
-    """Latency statistics and efficiency per measured variant."""
+def detail_rows(document: dict, runtime: str) -> list[list[str]]:
+    """Latency statistics and efficiency per measured variant of one runtime."""
     rows = []
-    for r in document["rows"]:
-        if r["status"] != "ok" or r.get("latency_median_ms") is None:
+    for r in results.ok_rows(document, runtime):
+        if r.get("latency_median_ms") is None:
             continue
         ci = f"{r['latency_median_ms']:.2f} ({r['latency_ci95_low_ms']:.2f}-"
         ci += f"{r['latency_ci95_high_ms']:.2f})"
@@ -136,40 +123,15 @@ def detail_caption(document: dict) -> str:
     )
 
 
-def rich_detail_table(document: dict) -> Table:
-    table = Table(title="Latency detail and efficiency", title_justify="left",
-                  caption=detail_caption(document), caption_justify="left")  # fmt: skip
-    for header in DETAIL_HEADERS:
-        table.add_column(header, justify="left" if header == "Variant" else "right")
-    for cells in detail_rows(document):
-        table.add_row(*cells)
-    return table
-
-
-def markdown(document: dict) -> str:
-    frame = table3_frame(document)
-    headers = _headers(frame)
-    lines = [f"# {title(document)}", "", *_markdown_table(headers, formatted(frame))]
-    lines += ["", *notes(document), "", "## Latency detail and efficiency", ""]
-    lines += _markdown_table(DETAIL_HEADERS, detail_rows(document))
-    lines += ["", detail_caption(document)]
-    return "\n".join(lines) + "\n"
-
-
-def _markdown_table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    align = ["---" if h in ("Variant", "Status") else "---:" for h in headers]
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"]
-    return lines + ["| " + " | ".join(cells) + " |" for cells in rows]
-
-
-def notes(document: dict) -> list[str]:
+def notes(document: dict, runtime: str) -> list[str]:
     cfg = document["config"]
-    ref = table3_frame(document).attrs.get("reference")
+    ref = table3_frame(document, runtime).attrs.get("reference")
     out = [
-        "Notes:",
-        "- Paper columns: Table 3 of RT-DETR (CVPR 2024); latency on a T4, TensorRT FP16, batch 1, "
-        "640x640. Compare latency ratios, not milliseconds.",
-        f"- Latency ratios are to variant {ref} of this run." if ref else "- No latency measured.",
+        f"- Paper columns: Table 3 of RT-DETR (CVPR 2024); latency on {PAPER_PROTOCOL}. "
+        "Compare latency ratios, not milliseconds.",
+        f"- Latency ratios are to variant {ref} of this run and runtime."
+        if ref
+        else "- No latency measured.",
         "- GMACs: multiply-adds counted by fvcore; GFLOPs = 2 x GMACs (the paper's unit). "
         "Norms, resampling, pooling and element-wise ops are not counted, by convention.",
     ]
@@ -177,12 +139,58 @@ def notes(document: dict) -> list[str]:
         out.append("- Params match: measured params truncated to whole millions equal the paper's.")
     else:
         out.append("- Encoder scope: params exclude backbone and decoder, so no match is expected.")
-    uncounted = {r["variant"]: r["flops_uncounted_ops"] for r in document["rows"]
-                 if r.get("flops_uncounted_ops")}  # fmt: skip
-    for variant, ops in uncounted.items():
-        out.append(f"- WARNING: {variant}: ops not counted that may do multiply-adds: {ops}")
+    for r in document["rows"]:
+        if r["runtime"] == runtime and r.get("flops_uncounted_ops"):
+            out.append(
+                f"- WARNING: {r['variant']}: ops not counted that may do multiply-adds: "
+                f"{r['flops_uncounted_ops']}"
+            )
     return out
 
 
+def terminal(document: dict) -> list:
+    out = []
+    for runtime in results.runtimes_of(document):
+        frame = table3_frame(document, runtime)
+        table = Table(title=title(document, runtime), title_justify="left")
+        for header in _headers(frame):
+            table.add_column(header, justify="left" if header in TEXT_COLUMNS else "right")
+        for cells in formatted(frame):
+            table.add_row(*map(Text, cells), style=None if cells[-1] == "ok" else "red")
+        out.append(table)
+        out += [Text(line, style="dim") for line in notes(document, runtime)]
+        detail = Table(title=f"Latency detail and efficiency ({runtime})", title_justify="left",
+                       caption=detail_caption(document), caption_justify="left")  # fmt: skip
+        for header in DETAIL_HEADERS:
+            detail.add_column(header, justify="left" if header == "Variant" else "right")
+        for cells in detail_rows(document, runtime):
+            detail.add_row(*map(Text, cells))
+        out.append(detail)
+    return out
+
+
+def markdown(document: dict) -> str:
+    lines = []
+    for runtime in results.runtimes_of(document):
+        frame = table3_frame(document, runtime)
+        cells = [[markdown_text(c) for c in row] for row in formatted(frame)]
+        lines += [f"# {title(document, runtime)}", ""]
+        lines += markdown_table(_headers(frame), cells, TEXT_COLUMNS)
+        lines += ["", "Notes:", *notes(document, runtime), ""]
+        lines += [f"## Latency detail and efficiency ({runtime})", ""]
+        detail = [[markdown_text(c) for c in row] for row in detail_rows(document, runtime)]
+        lines += markdown_table(DETAIL_HEADERS, detail, ("Variant",))
+        lines += ["", detail_caption(document), ""]
+    return "\n".join(lines)
+
+
 def csv_text(document: dict) -> str:
-    return table3_frame(document).to_csv(index=False, float_format="%.6g")
+    """Every runtime's mirror in one table, the runtime in the last column."""
+    frames = [table3_frame(document, runtime).assign(runtime=runtime)
+              for runtime in results.runtimes_of(document)]  # fmt: skip
+    return pd.concat(frames, ignore_index=True).to_csv(index=False, float_format="%.6g")
+
+
+REPORT = Report(
+    "table3", terminal=terminal, markdown=markdown, files=lambda d: {"table3.csv": csv_text(d)}
+)

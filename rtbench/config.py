@@ -1,0 +1,88 @@
+"""What one benchmark run measures: its configuration, the defaults, and the checks made before any
+work starts. The CLI's measuring options map one to one onto these fields (rtbench.cli)."""
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from rtbench.measure.timing import TimingPlan
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit value
+
+
+class BenchError(Exception):
+    """A configuration the run cannot go on with; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    scope: str = "detector"  # Table 3 rows are whole detectors
+    device: str = "cpu"  # cpu, cuda or cuda:N
+    dtype: str = "fp32"  # fp16 / bf16: autocast in PyTorch, the engine's precision elsewhere
+    size: int = 640  # square input side, a multiple of 32
+    batch: int = 1
+    seed: int = 0  # weights and inputs
+    threads: int | None = None  # CPU intra-op threads; None keeps torch's default
+    deploy: bool = False  # fold BatchNorm and fuse RepVGG blocks before measuring
+    channels_last: bool = False
+    runtimes: tuple[str, ...] = ("eager",)  # timed side by side in the same rounds
+    flops: bool = True  # count FLOPs (fvcore trace + FlopCounterMode)
+    timing: TimingPlan = field(default_factory=TimingPlan)
+
+
+def check_config(cfg: BenchConfig) -> torch.device:
+    """Validate the configuration against this machine, before any work; the device to run on."""
+    from rtbench.models.build import SCOPES, min_input_size
+    from rtbench.runtimes import check_runtime
+
+    if cfg.scope not in SCOPES:
+        raise BenchError(f"unknown scope {cfg.scope!r}; choose from {', '.join(SCOPES)}")
+    if cfg.dtype not in DTYPES:
+        raise BenchError(f"unknown dtype {cfg.dtype!r}; choose from {', '.join(DTYPES)}")
+    if cfg.size < 32 or cfg.size % 32:
+        raise BenchError(f"--size {cfg.size}: must be a positive multiple of 32 (stride of S5)")
+    smallest = min_input_size(cfg.scope)
+    if cfg.size < smallest:
+        raise BenchError(
+            f"--size {cfg.size} is too small at {cfg.scope} scope: the decoder keeps the top 300 "
+            f"encoder cells; use --size {smallest} or more"
+        )
+    if cfg.batch < 1:
+        raise BenchError(f"--batch {cfg.batch}: must be at least 1")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise BenchError(f"--threads {cfg.threads}: must be at least 1")
+    if not 0 <= cfg.seed <= MAX_SEED:
+        raise BenchError(f"--seed {cfg.seed}: must be between 0 and 2**63 - 1")
+    _check_timing(cfg.timing)
+    device = _device(cfg.device)
+    if not cfg.runtimes:
+        raise BenchError("no runtime given; name at least one with --runtime")
+    if len(set(cfg.runtimes)) != len(cfg.runtimes):
+        raise BenchError(f"--runtime {','.join(cfg.runtimes)}: a runtime is named twice")
+    for name in cfg.runtimes:
+        check_runtime(name, device, cfg)
+    return device
+
+
+def _check_timing(plan: TimingPlan) -> None:
+    if plan.warmup < 0 or (plan.iters is not None and plan.iters < 1):
+        raise BenchError("--warmup must be >= 0 and --iters >= 1")
+    if not (math.isfinite(plan.min_time_s) and plan.min_time_s > 0):
+        raise BenchError(f"--min-time {plan.min_time_s}: must be a positive number of seconds")
+
+
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise BenchError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BenchError("CUDA was asked for but no CUDA GPU is available; use --device cpu")
+        if (device.index or 0) >= torch.cuda.device_count():
+            raise BenchError(f"{name}: only {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type != "cpu":
+        raise BenchError(f"unsupported device {name!r}; use cpu, cuda or cuda:N")
+    return device

@@ -1,0 +1,72 @@
+"""What a runtime is to rtbench: a way to run a built model, with its own clock and memory figure.
+
+A runtime takes a `BuiltModel` (the PyTorch model of one variant, its inputs and the run's
+configuration) and returns a `Session`: the call that is timed, the clock that times it, how peak
+memory is read, and the settings worth recording beside its figures.
+"""
+
+import importlib.util
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from rtbench.config import BenchConfig, BenchError
+from rtbench.measure.timing import Clock
+from rtbench.spec import VariantSpec
+
+
+class RuntimeUnavailable(BenchError):
+    """A runtime that is not installed here or cannot run on the device; one line for the user."""
+
+
+@dataclass
+class BuiltModel:
+    """One variant as built for a run: eval mode, on the device, shape caches filled."""
+
+    spec: VariantSpec
+    model: nn.Module
+    inputs: Tensor | list[Tensor]
+    cfg: BenchConfig
+    device: torch.device
+
+
+@dataclass
+class Session:
+    """A model prepared by one runtime."""
+
+    step: Callable[[], object]  # one inference, inputs already in place; what is timed
+    clock: Clock  # how one step is clocked (its stream on CUDA)
+    peak_memory: Callable[[], int | None]  # bytes one step needs at peak; None where unknown
+    settings: dict = field(default_factory=dict)  # recorded per row: versions, threads, precision
+
+
+class Runtime(ABC):
+    name: ClassVar[str]  # what --runtime takes
+    label: ClassVar[str]  # how tables name it
+    devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
+    modules: ClassVar[tuple[str, ...]] = ()  # importable modules it needs beyond torch
+    extra: ClassVar[str | None] = None  # the pip extra that installs them: rtbench[extra]
+
+    def unavailable(self, device: torch.device, cfg: BenchConfig) -> str | None:
+        """Why this runtime cannot run here with `cfg`, in one line; None when it can."""
+        missing = [m for m in self.modules if importlib.util.find_spec(m) is None]
+        if missing:
+            return (
+                f"runtime {self.name} needs the {missing[0]} package, which is not installed: "
+                f"pip install 'rtbench[{self.extra}]'"
+            )
+        if device.type not in self.devices:
+            return f"runtime {self.name} runs on {' or '.join(self.devices)}, not {device.type}"
+        return None
+
+    def version(self) -> str | None:
+        """The version of the library that does the work."""
+        return None
+
+    @abstractmethod
+    def prepare(self, built: BuiltModel) -> Session:
+        """The timed step of `built` in this runtime; may take the model over."""

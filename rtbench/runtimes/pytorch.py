@@ -1,0 +1,118 @@
+"""PyTorch runtimes: eager, torch.compile, and the replay of a captured CUDA graph.
+
+All three run under eval and `torch.inference_mode()`, with autocast for fp16 / bf16 and the
+channels-last memory format when asked, and are clocked on torch's current stream.
+"""
+
+from collections.abc import Callable
+from contextlib import nullcontext
+
+import torch
+
+from rtbench.config import DTYPES, BenchConfig
+from rtbench.measure.memory import torch_peak_memory
+from rtbench.measure.timing import device_clock
+from rtbench.runtimes.base import BuiltModel, Runtime, Session
+
+
+class Eager(Runtime):
+    name = "eager"
+    label = "PyTorch eager"
+
+    def version(self) -> str:
+        return torch.__version__
+
+    def unavailable(self, device: torch.device, cfg: BenchConfig) -> str | None:
+        if cfg.dtype == "fp16" and device.type == "cpu" and not _cpu_autocast_ok(torch.float16):
+            return "fp16 autocast is not supported on this CPU build; use fp32 or bf16"
+        return super().unavailable(device, cfg)
+
+    def prepare(self, built: BuiltModel) -> Session:
+        model, inputs = built.model, built.inputs
+        if built.cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+            inputs = _channels_last(inputs)
+        step = self._step(self.wrap(model), inputs, built.cfg, built.device)
+        return Session(
+            step=step,
+            clock=device_clock(built.device),
+            peak_memory=lambda: torch_peak_memory(step, built.device),
+            settings={"version": self.version(), **self.settings(built.cfg)},
+        )
+
+    def wrap(self, model: torch.nn.Module) -> Callable:
+        return model
+
+    def settings(self, cfg: BenchConfig) -> dict:
+        amp = None if cfg.dtype == "fp32" else cfg.dtype
+        return {"autocast": amp, "channels_last": cfg.channels_last}
+
+    def _step(self, model: Callable, inputs, cfg: BenchConfig, device: torch.device):
+        dtype = DTYPES[cfg.dtype]
+        autocast = (
+            (lambda: torch.autocast(device.type, dtype=dtype, cache_enabled=self.autocast_cache))
+            if dtype != torch.float32
+            else nullcontext
+        )
+
+        def step():
+            with torch.inference_mode(), autocast():
+                return model(inputs)
+
+        return step
+
+    autocast_cache = True
+
+
+class Compiled(Eager):
+    name = "compile"
+    label = "PyTorch torch.compile"
+
+    def wrap(self, model: torch.nn.Module) -> Callable:
+        return torch.compile(model)
+
+    def settings(self, cfg: BenchConfig) -> dict:
+        return {**super().settings(cfg), "backend": "inductor"}
+
+
+class CudaGraphs(Eager):
+    name = "cuda-graphs"
+    label = "PyTorch CUDA graph replay"
+    devices = ("cuda",)
+    # A graph replays the casts it captured; autocast's cast cache must not outlive the capture.
+    autocast_cache = False
+
+    def _step(self, model: Callable, inputs, cfg: BenchConfig, device: torch.device):
+        return _capture_cuda_graph(super()._step(model, inputs, cfg, device), device)
+
+
+def _capture_cuda_graph(step: Callable[[], object], device: torch.device) -> Callable[[], object]:
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        for _ in range(3):  # warm-up on a side stream, as capture requires
+            step()
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    try:
+        with torch.cuda.graph(graph):
+            step()
+    except Exception as err:  # noqa: BLE001
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise RuntimeError(f"cannot be captured as a CUDA graph: {first}") from err
+    return graph.replay
+
+
+def _channels_last(inputs):
+    if isinstance(inputs, list):
+        return [x.contiguous(memory_format=torch.channels_last) for x in inputs]
+    return inputs.contiguous(memory_format=torch.channels_last)
+
+
+def _cpu_autocast_ok(dtype: torch.dtype) -> bool:
+    try:
+        with torch.autocast("cpu", dtype=dtype):
+            torch.ones(2, 2) @ torch.ones(2, 2)
+    except (RuntimeError, AssertionError):
+        return False
+    return True
