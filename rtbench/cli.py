@@ -1,4 +1,4 @@
-"""rtbench command line: list, show, run, compare, baseline, check.
+"""rtbench command line: list, show, runtimes, run, compare, export, baseline, check.
 
 Commands are thin: they parse options, call plain functions and print. The measuring options that
 `run`, `compare` and `baseline` share are declared once, in `MeasureOptions`, and reach the run's
@@ -46,6 +46,7 @@ DEFAULT_BASELINE = DEFAULT_RESULTS_DIR / "baseline-cpu.json"
 GATE_SIZE = 256  # the gate runs whole detectors at a reduced size: minutes, not tens of minutes
 GATE_ITERS = 20  # samples per variant: enough for the rank test to see a real slowdown clearly
 USER_ERRORS = (SpecError, BenchError, ResultsError, OSError)
+CACHE = ".cache"  # exported graphs and engines, inside the results folder, reused across runs
 
 _CONFIG, _TIMING = BenchConfig(), TimingPlan()
 MEASURING = "Measuring"  # the help panel of the shared options
@@ -219,6 +220,29 @@ def show(
 
 @app.command()
 @user_errors
+def runtimes() -> None:
+    """The runtimes rtbench knows and whether each can run here, on which device."""
+    from rtbench.runtimes import RUNTIMES
+
+    devices = [torch.device("cpu")]
+    if torch.cuda.is_available():
+        devices.append(torch.device("cuda"))
+    table = Table("runtime", "label", "devices", "here", title="Runtimes")
+    for name, runtime in RUNTIMES.items():
+        here = [runtime.not_installed()] if runtime.not_installed() else []
+        for device in devices:
+            if here or device.type not in runtime.devices:
+                continue
+            reason = runtime.unavailable(device, BenchConfig(device=device.type))
+            here.append(f"{device.type}: {reason or f'ready ({runtime.version()})'}")
+        if not here:
+            here.append(f"installed; needs {' or '.join(runtime.devices)}, which is not here")
+        table.add_row(name, runtime.label, ", ".join(runtime.devices), Text("\n".join(here)))
+    console.print(table)
+
+
+@app.command()
+@user_errors
 @measuring()
 def run(
     variant: Annotated[str, typer.Option("--variant", "-v", help="Variant name, e.g. E.")],
@@ -249,6 +273,34 @@ def compare(
 
 @app.command()
 @user_errors
+def export(
+    variant: Annotated[str, typer.Option("--variant", "-v", help="Variant name, e.g. E.")],
+    out: Annotated[Path, typer.Option(help="ONNX file to write.")],
+    scope: Annotated[str, typer.Option(help="encoder or detector.")] = _CONFIG.scope,
+    size: Annotated[int, typer.Option(help="Input side in pixels (static shape).")] = _CONFIG.size,
+    batch: Annotated[int, typer.Option(help="Batch size (static shape).")] = _CONFIG.batch,
+    seed: Annotated[int, typer.Option(help="Seed of the weights.")] = _CONFIG.seed,
+    deploy: Annotated[bool, typer.Option(help="Fold BatchNorm and fuse RepVGG first.")] = False,
+    cells: Annotated[
+        bool, typer.Option(help="Detector: also output the selected encoder cells.")
+    ] = False,
+    check: Annotated[
+        bool, typer.Option(help="Run the graph in ONNX Runtime and compare with PyTorch.")
+    ] = True,
+    variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR,
+) -> None:
+    """Export one variant to ONNX (opset 17, static shapes, fp32), checked by the ONNX checker and
+    against PyTorch's outputs, for your own pipeline."""
+    from rtbench.export import export_file
+
+    cfg = BenchConfig(scope=scope, size=size, batch=batch, seed=seed, deploy=deploy)
+    spec = select(load_variants(variants_dir), [variant])[0]
+    report = export_file(spec, cfg, out, with_cells=cells, check=check)
+    console.print(Text(report))
+
+
+@app.command()
+@user_errors
 @measuring(device="cpu", size=GATE_SIZE, iters=GATE_ITERS)
 def baseline(
     variants: Variants = None,
@@ -262,7 +314,7 @@ def baseline(
     if out.is_dir():
         raise BenchError(f"--out {out}: is a folder; name the baseline file to write")
     cfg = replace(options.config(), flops=True)  # the gate compares sizes too
-    document = _measure(variants or ["all"], options.variants_dir, cfg)
+    document = _measure(variants or ["all"], options.variants_dir, cfg, cache_dir=None)
     document["run_id"] = out.stem
     write_json(out, document)
     _print_report(document)
@@ -301,7 +353,8 @@ def check(
         names = list(dict.fromkeys(row["variant"] for row in base["rows"]))
         specs = load_variants(variants_dir)
         present = [name for name in names if name in specs]  # a deleted variant shows as missing
-        document = _measure(present, variants_dir, config_from_record(base["config"]))
+        cfg = config_from_record(base["config"])
+        document = _measure(present, variants_dir, cfg, results_dir / CACHE)
         run_dir, warnings = write_run(document, results_dir, None, plots=False)
         console.print(Text(f"current: {run_dir}"))
         for message in warnings:
@@ -325,7 +378,7 @@ def _benchmark(
     from rtbench.report.write import write_run
 
     check_output_location(results_dir, run_id)  # before minutes of measuring, not after
-    document = _measure(names, options.variants_dir, options.config())
+    document = _measure(names, options.variants_dir, options.config(), results_dir / CACHE)
     run_dir, warnings = write_run(document, results_dir, run_id, plots=plots)
     _print_report(document)
     for message in warnings:
@@ -334,12 +387,14 @@ def _benchmark(
     _exit_if_failed(document)
 
 
-def _measure(names: list[str], variants_dir: Path, cfg: BenchConfig) -> dict:
+def _measure(
+    names: list[str], variants_dir: Path, cfg: BenchConfig, cache_dir: Path | None
+) -> dict:
     from rtbench.runner import run_benchmark
 
     specs = select(load_variants(variants_dir), names)
     with _progress() as on_event:
-        return run_benchmark(specs, cfg, on_event)
+        return run_benchmark(specs, cfg, on_event, cache_dir=cache_dir)
 
 
 @contextmanager

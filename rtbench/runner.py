@@ -10,8 +10,11 @@ before any work starts. Progress goes to an optional `on_event` callback; nothin
 import dataclasses
 import datetime as dt
 import statistics
+import tempfile
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -47,11 +50,26 @@ def run_benchmark(
     cfg: BenchConfig,
     on_event: Callable[[Event], None] | None = None,
     build: Builder = build_model,
+    cache_dir: Path | None = None,
 ) -> results.Document:
     """Measure `specs` in every runtime of `cfg`; `build` makes each model (tests and the
-    gate-injection benchmark pass their own)."""
-    emit = on_event or (lambda event: None)
+    gate-injection benchmark pass their own). Exported graphs and engines are cached in
+    `cache_dir`, or in a temporary folder removed after the run."""
     device = check_config(cfg)
+    with ExitStack() as stack:
+        if cache_dir is None:
+            cache_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rtbench-")))
+        return _run(specs, cfg, device, on_event or (lambda event: None), build, cache_dir)
+
+
+def _run(
+    specs: list[VariantSpec],
+    cfg: BenchConfig,
+    device: torch.device,
+    emit: Callable[[Event], None],
+    build: Builder,
+    cache_dir: Path,
+) -> results.Document:
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     if device.type == "cuda":
@@ -65,7 +83,7 @@ def run_benchmark(
             emit(Event("build", len(rows), total, f"building {spec.name} ({runtime_name})"))
             row = _base_row(spec, runtime_name, cfg)
             try:
-                built = _build(spec, cfg, device, build)
+                built = _build(spec, cfg, device, build, cache_dir)
                 if counted is None:
                     counted = _count(built.model, built.inputs, cfg)
                 row.update(counted)
@@ -117,7 +135,9 @@ def run_benchmark(
     }
 
 
-def _build(spec: VariantSpec, cfg: BenchConfig, device: torch.device, build: Builder) -> BuiltModel:
+def _build(
+    spec: VariantSpec, cfg: BenchConfig, device: torch.device, build: Builder, cache_dir: Path
+) -> BuiltModel:
     model = build(spec, cfg.scope, cfg.seed)
     inputs = make_inputs(spec, cfg.scope, cfg.size, cfg.batch, cfg.seed)
     if cfg.deploy:
@@ -127,7 +147,7 @@ def _build(spec: VariantSpec, cfg: BenchConfig, device: torch.device, build: Bui
     model, inputs = model.to(device), _to(inputs, device)
     with torch.inference_mode():
         model(inputs)  # fills shape caches (positions, anchors) before counting and timing
-    return BuiltModel(spec, model, inputs, cfg, device)
+    return BuiltModel(spec, model, inputs, cfg, device, cache_dir)
 
 
 def _count(model: nn.Module, inputs, cfg: BenchConfig) -> dict:

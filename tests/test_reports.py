@@ -265,3 +265,21 @@ def test_latex_escape():
     assert escape("a_b&c%d#e$f{g}h~i^j\\k") == (
         r"a\_b\&c\%d\#e\$f\{g\}h\textasciitilde{}i\textasciicircum{}j\textbackslash{}k"
     )
+
+
+def test_runtime_comparison_against_the_paper():
+    from rtbench.report.runtimes import agreement_with_paper, comparison_frame, files, terminal
+
+    doc = two_runtimes()
+    frame = comparison_frame(doc).set_index("variant")
+    assert frame.loc["C", "onnxruntime_speedup"] == pytest.approx(3.0)
+    assert frame.loc["E", "onnxruntime_speedup"] == pytest.approx(2.0)
+    assert frame.loc["E", "paper_ratio"] == pytest.approx(9.3 / 7.2)
+    fit = agreement_with_paper(doc)
+    assert fit["eager"]["mean_abs_ratio_diff"] == pytest.approx(0.0, abs=1e-12)
+    assert fit["eager"]["spearman"] == pytest.approx(1.0)
+    # ONNX Runtime: only C's ratio moved, by a third; ranks differ by 0,1,3,1,0,1 (sum d^2 = 12).
+    assert fit["onnxruntime"]["mean_abs_ratio_diff"] == pytest.approx(13.3 / 7.2 / 3 / 6)
+    assert fit["onnxruntime"]["spearman"] == pytest.approx(1 - 6 * 12 / (6 * 35))
+    assert set(files(doc)) == {"runtimes.csv", "runtimes.tex"}
+    assert terminal(paper_like()) == [] and files(paper_like()) == {}  # one runtime: no table

@@ -1,5 +1,8 @@
-"""The runtime registry: its entries, the checks made before any work, and what a session of each
-PyTorch runtime times and records."""
+"""The runtime registry: its entries, the checks made before any work, what a session of each
+PyTorch runtime times and records, and the deployment runtimes through the CLI."""
+
+import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -52,7 +55,7 @@ def built(channels_last: bool = False, dtype: str = "fp32") -> BuiltModel:
     spec = VARIANTS["A"]
     cfg = BenchConfig(scope="encoder", size=64, channels_last=channels_last, dtype=dtype)
     model = build_model(spec, "encoder")
-    return BuiltModel(spec, model, make_inputs(spec, "encoder", 64, 1), cfg, CPU)
+    return BuiltModel(spec, model, make_inputs(spec, "encoder", 64, 1), cfg, CPU, Path("unused"))
 
 
 @pytest.mark.parametrize(("channels_last", "dtype"), [(False, "fp32"), (True, "bf16")])
@@ -70,3 +73,97 @@ def test_eager_session_runs_the_model_as_configured(channels_last, dtype):
                                 "autocast": None if dtype == "fp32" else dtype,
                                 "channels_last": channels_last}  # fmt: skip
     assert session.clock(session.step) > 0
+
+
+# ------------------------------------------------------------------ deployment runtimes, end to end
+
+FAST = ["--scope", "encoder", "--size", "64", "--iters", "3", "--warmup", "1", "--min-time",
+        "0.05", "--device", "cpu"]  # fmt: skip
+
+
+def invoke(*args):
+    from typer.testing import CliRunner
+
+    from rtbench.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_runtimes_side_by_side(tmp_path):
+    result = invoke("compare", "A", "E", *FAST, "--runtime", "eager,onnxruntime,openvino",
+                    "--results-dir", tmp_path, "--run-id", "three")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "three"
+    doc = json.loads((run_dir / "results.json").read_text())
+    assert doc["config"]["runtimes"] == ["eager", "onnxruntime", "openvino"]
+    rows = {(r["variant"], r["runtime"]): r for r in doc["rows"]}
+    assert len(rows) == 6 and all(r["status"] == "ok" for r in rows.values())
+    for runtime in ("onnxruntime", "openvino"):  # sizes come from the PyTorch model, once
+        assert rows["E", runtime]["params"] == rows["E", "eager"]["params"]
+        assert rows["E", runtime]["gmacs"] == rows["E", "eager"]["gmacs"]
+        assert rows["E", runtime]["runtime_settings"]["agreement"]["ok"]
+    ort_settings = rows["A", "onnxruntime"]["runtime_settings"]
+    assert ort_settings["intra_op_threads"] == doc["environment"]["threads"]
+    assert ort_settings["provider"] == "CPUExecutionProvider"
+    ov_settings = rows["A", "openvino"]["runtime_settings"]
+    assert ov_settings["precision_requested"] == "f32" == ov_settings["precision_used"]
+    # The second runtime reused the first one's export of the same variant.
+    assert not rows["A", "onnxruntime"]["runtime_settings"]["export_cached"]
+    assert rows["A", "openvino"]["runtime_settings"]["export_cached"]
+    assert {"runtimes.csv", "runtimes.tex", "runtimes.png"} <= {p.name for p in run_dir.iterdir()}
+    assert "Runtimes side by side" in result.output
+    assert (tmp_path / ".cache" / "onnx").is_dir()  # exports stay inside the results folder
+
+
+def test_openvino_records_the_precision_it_used(tmp_path):
+    result = invoke("run", "-v", "A", *FAST, "--runtime", "openvino", "--dtype", "bf16",
+                    "--results-dir", tmp_path, "--run-id", "bf16")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    row = json.loads((tmp_path / "bf16" / "results.json").read_text())["rows"][0]
+    assert row["runtime_settings"]["precision_requested"] == "bf16"
+    assert row["runtime_settings"]["precision_used"] in ("bf16", "f32")  # f32: no bf16 units
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--runtime", "onnxruntime", "--dtype", "fp16"], "onnxruntime runs fp32 on the CPU"),
+        (["--runtime", "tensorrt"], "runtime tensorrt"),
+    ],
+)
+def test_runtime_refusals_come_before_any_work(tmp_path, args, message):
+    result = invoke("run", "-v", "A", *FAST[:-2], *args, "--results-dir", tmp_path)
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert "Traceback" not in result.output and not list(tmp_path.iterdir())
+
+
+def test_openvino_runs_on_the_cpu_only():
+    reason = RUNTIMES["openvino"].unavailable(torch.device("cuda"), BenchConfig(device="cuda"))
+    assert reason == "runtime openvino runs on cpu, not cuda"
+
+
+def test_runtimes_command_lists_every_runtime():
+    result = invoke("runtimes")
+    assert result.exit_code == 0, result.output
+    for name in RUNTIMES:
+        assert name in result.output
+    assert "cpu: ready" in result.output
+
+
+def test_export_command(tmp_path):
+    out = tmp_path / "models" / "A.onnx"
+    result = invoke("export", "-v", "A", "--scope", "encoder", "--size", "64", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and "outputs agree with PyTorch's within rtol 0.001" in result.output
+    assert invoke("export", "-v", "A", "--out", tmp_path).exit_code == 1  # a folder
+    bad = invoke("export", "-v", "A", "--size", "100", "--out", out)
+    assert bad.exit_code == 1 and "multiple of 32" in bad.output
+
+
+def test_a_baseline_per_runtime_gates(tmp_path):
+    base = tmp_path / "ort.json"
+    made = invoke("baseline", "A", *FAST, "--runtime", "onnxruntime", "--out", base)
+    assert made.exit_code == 0, made.output
+    rows = json.loads(base.read_text())["rows"]
+    assert [(r["variant"], r["runtime"]) for r in rows] == [("A", "onnxruntime")]
+    assert invoke("check", base, "--baseline", base).exit_code == 0

@@ -231,6 +231,18 @@ class RTDETRDecoder(nn.Module):
         return anchors, valid
 
     def forward(self, feats: list[Tensor]) -> tuple[Tensor, Tensor]:
+        logits, boxes, _ = self.decode(feats)
+        return logits, boxes  # [B, Q, K], [B, Q, 4]
+
+    def decode(
+        self, feats: list[Tensor], cells: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """(logits, boxes, cells): `cells` [B, Q] are the encoder cells the queries start from.
+
+        Passing `cells` replays a given selection instead of the top-scoring one: two runs of the
+        same decoder (eager and an exported graph, say) can then be compared on equal terms
+        where near-tied scores let rounding pick different cells.
+        """
         proj = [p(f) for p, f in zip(self.input_proj, feats, strict=True)]  # each [B, C, Hl, Wl]
         shapes = [(f.shape[2], f.shape[3]) for f in proj]
         memory = torch.cat([f.flatten(2).transpose(1, 2) for f in proj], 1)  # [B, HW, C]
@@ -242,13 +254,14 @@ class RTDETRDecoder(nn.Module):
         enc = self.enc_output(memory * valid)  # [B, HW, C]
         scores = self.enc_score_head(enc)  # [B, HW, K]
         boxes = self.enc_bbox_head(enc) + anchors  # [B, HW, 4], logits
-        top = torch.topk(scores.max(-1).values, self.num_queries, dim=1).indices  # [B, Q]
-        x = enc.gather(1, top[..., None].expand(-1, -1, C))  # [B, Q, C]
-        boxes = boxes.gather(1, top[..., None].expand(-1, -1, 4)).sigmoid()  # [B, Q, 4]
+        if cells is None:
+            cells = torch.topk(scores.max(-1).values, self.num_queries, dim=1).indices  # [B, Q]
+        x = enc.gather(1, cells[..., None].expand(-1, -1, C))  # [B, Q, C]
+        boxes = boxes.gather(1, cells[..., None].expand(-1, -1, 4)).sigmoid()  # [B, Q, 4]
 
         for layer, bbox_head in zip(self.layers, self.dec_bbox_head, strict=True):
             pos = self.query_pos_head(boxes)  # [B, Q, C]
             x = layer(x, pos, boxes, memory, shapes)  # [B, Q, C]
             boxes = torch.sigmoid(bbox_head(x) + inverse_sigmoid(boxes))  # [B, Q, 4]
         # Inference scores only the last layer (the reference's eval_idx = -1).
-        return self.dec_score_head[-1](x), boxes  # [B, Q, K], [B, Q, 4]
+        return self.dec_score_head[-1](x), boxes, cells  # [B, Q, K], [B, Q, 4], [B, Q]

@@ -17,3 +17,8 @@ class Detector(nn.Module):
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
         feats = self.backbone(images)  # [B, 512|1024|2048, H/8|16|32, W/8|16|32]
         return self.decoder(self.encoder(feats))  # logits [B, Q, 80], boxes [B, Q, 4]
+
+    def decode(self, images: Tensor, cells: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """(logits, boxes, cells): the forward with the decoder's query cells, or replaying
+        given ones (RTDETRDecoder.decode)."""
+        return self.decoder.decode(self.encoder(self.backbone(images)), cells)

@@ -140,10 +140,19 @@ def notes(document: dict, runtime: str) -> list[str]:
     else:
         out.append("- Encoder scope: params exclude backbone and decoder, so no match is expected.")
     for r in document["rows"]:
-        if r["runtime"] == runtime and r.get("flops_uncounted_ops"):
+        if r["runtime"] != runtime:
+            continue
+        if r.get("flops_uncounted_ops"):
             out.append(
                 f"- WARNING: {r['variant']}: ops not counted that may do multiply-adds: "
                 f"{r['flops_uncounted_ops']}"
+            )
+        check = (r.get("runtime_settings") or {}).get("agreement")
+        if check and not check["ok"]:
+            out.append(
+                f"- WARNING: {r['variant']}: the exported graph's outputs differ from PyTorch's "
+                f"beyond rtol {check['rtol']:g}, atol {check['atol']:g} (max |diff| "
+                f"{check['max_abs']:.3g}): its latency is of a different computation."
             )
     return out
 

@@ -9,9 +9,23 @@ import torch
 
 from rtbench.config import BenchConfig
 from rtbench.runtimes.base import BuiltModel, Runtime, RuntimeUnavailable, Session
+from rtbench.runtimes.onnx_runtime import OnnxRuntime
+from rtbench.runtimes.openvino_runtime import OpenVino
 from rtbench.runtimes.pytorch import Compiled, CudaGraphs, Eager
+from rtbench.runtimes.tensorrt_runtime import TensorRT, TensorRTGraphs
 
-RUNTIMES: dict[str, Runtime] = {r.name: r for r in (Eager(), Compiled(), CudaGraphs())}
+RUNTIMES: dict[str, Runtime] = {
+    r.name: r
+    for r in (
+        Eager(),
+        Compiled(),
+        CudaGraphs(),
+        OnnxRuntime(),
+        OpenVino(),
+        TensorRT(),
+        TensorRTGraphs(),
+    )
+}
 
 __all__ = ["RUNTIMES", "BuiltModel", "Runtime", "RuntimeUnavailable", "Session"]
 

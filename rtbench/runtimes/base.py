@@ -9,6 +9,7 @@ import importlib.util
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 import torch
@@ -32,6 +33,12 @@ class BuiltModel:
     inputs: Tensor | list[Tensor]
     cfg: BenchConfig
     device: torch.device
+    cache_dir: Path  # where exports and engines are kept between runs
+
+    @property
+    def threads(self) -> int:
+        """The CPU threads every runtime of the run gets: --threads, else torch's count."""
+        return self.cfg.threads or torch.get_num_threads()
 
 
 @dataclass
@@ -42,6 +49,7 @@ class Session:
     clock: Clock  # how one step is clocked (its stream on CUDA)
     peak_memory: Callable[[], int | None]  # bytes one step needs at peak; None where unknown
     settings: dict = field(default_factory=dict)  # recorded per row: versions, threads, precision
+    keep: object = None  # what the step needs alive beyond its closure (engines, bindings)
 
 
 class Runtime(ABC):
@@ -51,14 +59,21 @@ class Runtime(ABC):
     modules: ClassVar[tuple[str, ...]] = ()  # importable modules it needs beyond torch
     extra: ClassVar[str | None] = None  # the pip extra that installs them: rtbench[extra]
 
-    def unavailable(self, device: torch.device, cfg: BenchConfig) -> str | None:
-        """Why this runtime cannot run here with `cfg`, in one line; None when it can."""
+    def not_installed(self) -> str | None:
+        """Why this runtime cannot run on this machine at all, naming the pip extra; or None."""
         missing = [m for m in self.modules if importlib.util.find_spec(m) is None]
         if missing:
             return (
                 f"runtime {self.name} needs the {missing[0]} package, which is not installed: "
                 f"pip install 'rtbench[{self.extra}]'"
             )
+        return None
+
+    def unavailable(self, device: torch.device, cfg: BenchConfig) -> str | None:
+        """Why this runtime cannot run here with `cfg`, in one line; None when it can."""
+        missing = self.not_installed()
+        if missing:
+            return missing
         if device.type not in self.devices:
             return f"runtime {self.name} runs on {' or '.join(self.devices)}, not {device.type}"
         return None
