@@ -147,7 +147,14 @@ def notes(document: dict, runtime: str) -> list[str]:
                 f"- WARNING: {r['variant']}: ops not counted that may do multiply-adds: "
                 f"{r['flops_uncounted_ops']}"
             )
-        check = (r.get("runtime_settings") or {}).get("agreement")
+        settings = r.get("runtime_settings") or {}
+        asked, used = settings.get("precision_requested"), settings.get("precision_used")
+        if asked and used and asked != used:
+            out.append(
+                f"- WARNING: {r['variant']}: {asked} was asked for but the runtime computed in "
+                f"{used} (this CPU lacks {asked} units): these are {used} latencies."
+            )
+        check = settings.get("agreement")
         if check and not check["ok"]:
             out.append(
                 f"- WARNING: {r['variant']}: the exported graph's outputs differ from PyTorch's "
