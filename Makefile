@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: setup bench test acceptance lint
+.PHONY: setup bench test acceptance lint gpu-wheels gpu-check
 
 # torch first, pinned to the CPU build that installs from local disk; a machine that already
 # has torch (a CUDA build, say) keeps it, since the project only asks for torch>=2.3. The CPU
@@ -25,3 +25,14 @@ acceptance: setup
 lint: setup
 	$(PYTHON) -m ruff check rtbench tests benchmarks acceptance
 	$(PYTHON) -m ruff format --check rtbench tests benchmarks acceptance
+
+# The packages a GPU machine without a package registry lacks (pure Python, a few hundred KB),
+# as wheels in .whl/ (ignored by git) for benchmarks/gpu_check.sh to install privately.
+GPU_WHEELS = fvcore==0.1.5.post20221221 iopath==0.1.10 yacs==0.1.8 termcolor==3.3.0 submitit==1.5.4
+gpu-wheels:
+	$(PYTHON) -m pip wheel --quiet --no-deps -w .whl $(GPU_WHEELS)
+
+# Every CUDA path in one go (tests marked cuda, each dtype and runtime, the gate on CUDA); results
+# in $$OUT (a temporary folder when unset). On a CPU: bash benchmarks/gpu_check.sh --device cpu.
+gpu-check:
+	bash benchmarks/gpu_check.sh

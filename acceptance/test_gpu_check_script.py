@@ -1,0 +1,28 @@
+"""benchmarks/gpu_check.sh, the GPU acceptance script, run on the CPU at a small size so that it
+never rots between the rare sessions that have a GPU (a few minutes; `make acceptance`)."""
+
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_script_runs_every_step_on_the_cpu(tmp_path):
+    env = {**os.environ, "OUT": str(tmp_path)}
+    done = subprocess.run(
+        ["bash", "benchmarks/gpu_check.sh", "--device", "cpu", "--size", "128"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    summary = (tmp_path / "summary.txt").read_text()
+    assert done.returncode == 0, summary + done.stdout[-3000:] + done.stderr[-3000:]
+    for name in ("cuda-tests", "run-E-fp32", "run-E-bf16", "compare-all-half",
+                 "compare-all-breakdown", "timer-agreement", "gate-baseline", "gate-unchanged",
+                 "gate-slowed-1.5x"):  # fmt: skip
+        assert f"{name} " in summary
+    assert "failed steps: 0" in summary and "E detector latency" in summary
+    with tarfile.open(tmp_path / "runs.tar.gz") as archive:
+        names = archive.getnames()
+    assert any(n.endswith("E-fp32/results.json") for n in names)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.tar.gz", "summary.txt"]

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# GPU acceptance: every CUDA path of rtbench in one go, everything it measured left in $OUT as
+# two files (runs.tar.gz, summary.txt). Run it on a GPU machine with `make gpu-check`, or here:
+#
+#   bash benchmarks/gpu_check.sh                          # CUDA, 640x640, the full check
+#   bash benchmarks/gpu_check.sh --device cpu --size 128  # the same steps on a CPU: CI runs this
+#
+# Packages the GPU machine lacks travel as wheels in .whl/ (`make gpu-wheels`); they are installed
+# into a private folder, nothing system-wide. A step that fails is recorded and the next one runs;
+# the exit code is the number of failed steps (0: all passed).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+DEVICE=cuda
+SIZE=640
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --device) DEVICE=$2; shift 2 ;;
+    --size) SIZE=$2; shift 2 ;;
+    *) echo "usage: $0 [--device cuda|cpu] [--size N]" >&2; exit 2 ;;
+  esac
+done
+OUT=${OUT:-$(mktemp -d)}
+WORK=$(mktemp -d)
+RUNS=$WORK/runs
+SUMMARY=$OUT/summary.txt
+mkdir -p "$OUT" "$RUNS"
+export PYTHONUNBUFFERED=1
+
+if compgen -G ".whl/*.whl" >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target "$WORK/site" .whl/*.whl || exit 99
+  export PYTHONPATH="$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+rt() { python3 -m rtbench "$@"; }
+
+failed=0
+step() {  # step NAME COMMAND...: run, log, record the exit code and the time taken
+  local name=$1 start rc
+  shift
+  start=$(date +%s)
+  "$@" >"$RUNS/$name.log" 2>&1
+  rc=$?
+  printf '%-28s exit %-3s %4ss\n' "$name" "$rc" "$(( $(date +%s) - start ))" | tee -a "$SUMMARY"
+  [ "$rc" -eq 0 ] || failed=$((failed + 1))
+  return 0
+}
+expect_fail() { ! "$@"; }  # a step that passes when the command fails (the gate must catch)
+
+{
+  echo "rtbench GPU acceptance, $(date -u +%FT%TZ), device $DEVICE, size $SIZE"
+  git log -1 --format='commit %H' 2>/dev/null
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
+  command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,clocks.max.sm \
+    --format=csv,noheader
+  echo
+} >>"$SUMMARY"
+
+if [ "$DEVICE" = cuda ]; then DTYPES="fp32 fp16 bf16"; else DTYPES="fp32 bf16"; fi
+# The runtimes this machine can run, per dtype (rtbench's own checks; e.g. tensorrt when installed).
+available() { python3 benchmarks/gpu_summary.py available "$DEVICE" "$1"; }
+MEASURE=(--device "$DEVICE" --size "$SIZE" --min-time 1 --results-dir "$RUNS" --no-plots)
+
+step cuda-tests python3 -m pytest -q -m cuda tests
+for dtype in $DTYPES; do
+  step "run-E-$dtype" rt run -v E --dtype "$dtype" --runtime "$(available "$dtype")" \
+    --run-id "E-$dtype" "${MEASURE[@]}"
+done
+step run-E-channels-last rt run -v E --dtype fp16 --channels-last --run-id E-channels-last \
+  "${MEASURE[@]}"
+if [ "$DEVICE" = cuda ]; then FASTEST=cuda-graphs HALF=fp16; else FASTEST=eager HALF=bf16; fi
+step compare-all-half rt compare all --dtype "$HALF" --runtime "$FASTEST" --run-id all-half \
+  "${MEASURE[@]}"
+step compare-all-breakdown rt compare all --dtype "$HALF" --runtime eager --breakdown \
+  --run-id all-breakdown "${MEASURE[@]}"
+step timer-agreement python3 benchmarks/timer_agreement.py --variant E --scope detector \
+  --size "$SIZE" --device "$DEVICE" --dtype "$HALF"
+GATE=(--device "$DEVICE" --scope detector --size 256 --iters 20)
+step gate-baseline rt baseline A E Ds5 "${GATE[@]}" --out "$RUNS/gate-baseline.json"
+step gate-unchanged rt check --baseline "$RUNS/gate-baseline.json" --results-dir "$RUNS/gate"
+step gate-slowed-1.5x expect_fail python3 benchmarks/gate_injection.py --variant E --factor 1.5 \
+  --baseline "$RUNS/gate-baseline.json"
+
+{ echo; python3 benchmarks/gpu_summary.py report "$RUNS"; echo; echo "failed steps: $failed"; } \
+  >>"$SUMMARY" 2>&1
+tar -czf "$OUT/runs.tar.gz" -C "$WORK" runs
+echo "summary: $SUMMARY; runs: $OUT/runs.tar.gz"
+exit "$failed"
