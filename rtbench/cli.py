@@ -89,6 +89,9 @@ class MeasureOptions:
         _CONFIG.channels_last
     )
     flops: Annotated[bool, _option("Count FLOPs (fvcore, cross-checked).")] = _CONFIG.flops
+    breakdown: Annotated[
+        bool, _option("Also time each part alone, in the same rounds (eager, compile).")
+    ] = _CONFIG.breakdown
     variants_dir: Annotated[Path, _option("Folder of variant YAML files.", "--variants-dir")] = (
         DEFAULT_VARIANTS_DIR
     )
@@ -111,6 +114,7 @@ class MeasureOptions:
             channels_last=self.channels_last,
             runtimes=runtimes,
             flops=self.flops,
+            breakdown=self.breakdown,
             timing=timing,
         )
 

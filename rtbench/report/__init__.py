@@ -2,7 +2,14 @@
 `REPORTS` lists them in the order they are shown and written, so a new report is one module and
 one line here."""
 
-from rtbench.report import claims, latex, plots, table3
+from rtbench.report import breakdown, claims, latex, plots, table3
 from rtbench.report.base import Report
 
-REPORTS: tuple[Report, ...] = (table3.REPORT, claims.REPORT, latex.REPORT, plots.REPORT)
+REPORTS: tuple[Report, ...] = (
+    table3.REPORT,
+    claims.REPORT,
+    breakdown.REPORT,
+    latex.REPORT,
+    plots.REPORT,
+    breakdown.PLOT,
+)
