@@ -264,6 +264,19 @@ def test_slurm_batch_script_and_ctrl_c(tmp_path, monkeypatch):
     assert "go on with: rtbench sweep --resume" in result.output
 
 
+def test_resume_refuses_a_point_whose_slurm_job_still_runs(tmp_path, monkeypatch):
+    bin_dir = fake_slurm(tmp_path, monkeypatch)
+    sacct = bin_dir / "sacct"
+    sacct.write_text("#!/bin/sh\nprintf 'JobID|State|NodeList\\n4242_1|RUNNING|node1\\n'\n")
+    sacct.chmod(sacct.stat().st_mode | stat.S_IEXEC)
+    store = tiny_store(tmp_path)
+    store.record_jobs("slurm", {"s96-b1-fp32": "4242_1"})
+    out = one_line_error(invoke("sweep", "--resume", store.folder))
+    assert out == ("error: point s96-b1-fp32 still has SLURM job 4242_1 RUNNING (1 point(s) in "
+                   "all); wait for them or scancel them, then resume")  # fmt: skip
+    assert store.status("s64-b1-fp32")["status"] == "pending"  # nothing was measured
+
+
 def test_slurm_submission_errors(tmp_path, monkeypatch):
     fake_slurm(tmp_path, monkeypatch, sbatch_fails=True)
     args = ["sweep", *TINY, "--sizes", "64", "--executor", "slurm", "--results-dir", tmp_path]
