@@ -7,8 +7,12 @@ executor's overhead (process start, imports, submitit's polling) plus the merged
 fitted exponents of the two sweeps are printed side by side: the executor must not change them
 beyond run-to-run noise.
 
-    python benchmarks/sweep_executors.py --sizes 320,640 --variants A,C,E --iters 10
+    python benchmarks/sweep_executors.py                          # all variants, 320..800, CPU
+    python benchmarks/sweep_executors.py --variants A,C,E --sizes 320,640
     python benchmarks/sweep_executors.py --scope encoder --sizes 64,128 --iters 3   # a smoke test
+
+Each sweep's folder (results/sweeps/executors-<tag>-<executor>/) holds its merged report:
+exponents.csv, report.md and latency_vs_tokens.png.
 """
 
 import argparse
@@ -23,7 +27,7 @@ import pandas as pd
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="320,640")
+    parser.add_argument("--sizes", default="320,480,640,800")
     parser.add_argument("--variants", default="all")
     parser.add_argument("--scope", default="detector")
     parser.add_argument("--iters", default="10", help="fixed samples per variant and point")
@@ -37,7 +41,7 @@ def main() -> None:
         command = [sys.executable, "-m", "rtbench", "sweep", "--executor", executor,
                    "--device", "cpu", "--scope", args.scope, "--sizes", args.sizes,
                    "--variants", args.variants, "--iters", args.iters, "--no-flops",
-                   "--no-plots", "--results-dir", args.results_dir,
+                   "--results-dir", args.results_dir,
                    "--sweep-id", sweep_id]  # fmt: skip
         print("$", " ".join(command[1:]), flush=True)
         start = time.perf_counter()
