@@ -13,7 +13,7 @@ import sys
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from functools import wraps
 from pathlib import Path
 from typing import Annotated
@@ -332,11 +332,6 @@ GRID_FLAGS = {"variants": "variants", "sizes": "sizes", "batches": "batches", "d
               "flops": "flops", "breakdown": "breakdown", "warmup": "warmup", "iters": "iters",
               "min_time": "min_time", "variants_dir": "variants_dir"}  # fmt: skip
 LIST_FLAGS = {"variants": str, "sizes": int, "batches": int, "dtypes": str, "runtime": str}
-# Flags of `sweep` that set the executor (rtbench.sweep.executors.ExecutorSettings).
-EXECUTOR_FLAGS = {"executor": "name", "timeout_min": "timeout_min", "max_parallel": "max_parallel",
-                  "partition": "partition", "gpus_per_job": "gpus_per_job",
-                  "cpus_per_job": "cpus_per_job", "constraint": "constraint",
-                  "account": "account", "qos": "qos"}  # fmt: skip
 
 
 def _grid(help: str) -> typer.models.OptionInfo:
@@ -406,11 +401,15 @@ def sweep(
     from rtbench.sweep.store import SweepStore
 
     given = {name for name in ctx.params if _on_command_line(ctx, name)}
-    chosen = {EXECUTOR_FLAGS[k]: ctx.params[k] for k in EXECUTOR_FLAGS if ctx.params[k] is not None}
+    executor_flags = {"name": executor, "timeout_min": timeout_min, "max_parallel": max_parallel,
+                      "partition": partition, "gpus_per_job": gpus_per_job,
+                      "cpus_per_job": cpus_per_job, "constraint": constraint, "account": account,
+                      "qos": qos}  # fmt: skip
+    chosen = {key: value for key, value in executor_flags.items() if value is not None}
     if resume is not None:
-        flags = sorted(given & set(GRID_FLAGS))
-        if grid_file is not None or flags:
-            drop = grid_file or "--" + flags[0].replace("_", "-")
+        grid_flags = sorted(given & set(GRID_FLAGS))
+        if grid_file is not None or grid_flags:
+            drop = grid_file or "--" + grid_flags[0].replace("_", "-")
             raise SweepError(f"--resume measures the grid saved in {resume}; drop {drop}")
         store = SweepStore.open(resume)
         kept = store.record.get("executor") or {}
@@ -419,7 +418,9 @@ def sweep(
         settings = _executor_settings({**kept, **chosen}, set(chosen))
     else:
         settings = _executor_settings(chosen, set(chosen))
-        grid = _sweep_grid(grid_file, given, ctx.params, settings)
+        flags = {**asdict(options), "variants": variants, "sizes": sizes, "batches": batches,
+                 "dtypes": dtypes}  # fmt: skip
+        grid = _sweep_grid(grid_file, given, flags, settings)
         check_output_location(results_dir / "sweeps", sweep_id)
         name = sweep_id or f"{dt.datetime.now():%Y%m%d-%H%M%S}-{grid.base.scope}-{grid.base.device}"
         store = SweepStore.create(results_dir / "sweeps", name.replace(":", ""), grid,
@@ -446,7 +447,7 @@ def _executor_settings(values: dict, given: set[str]):
     return settings
 
 
-def _sweep_grid(grid_file: Path | None, given: set[str], params: dict, settings):
+def _sweep_grid(grid_file: Path | None, given: set[str], flags: dict, settings):
     """The grid from the file, with the flags given on the command line over its keys."""
     from rtbench.sweep.grid import make_grid, read_grid_file
 
@@ -455,7 +456,7 @@ def _sweep_grid(grid_file: Path | None, given: set[str], params: dict, settings)
     for name, key in GRID_FLAGS.items():
         if name not in given:
             continue
-        flag, value = "--" + name.replace("_", "-"), params[name]
+        flag, value = "--" + name.replace("_", "-"), flags[name]
         if name in LIST_FLAGS:
             value = _items(value, flag, LIST_FLAGS[name])
         values[key] = str(value) if isinstance(value, Path) else value

@@ -104,7 +104,7 @@ def test_report_of_a_sweep(tmp_path):
     assert set(speedups["runtime"]) == {"compile"} and set(speedups["reference"]) == {"eager"}
     text = (out / "report.md").read_text()
     assert "| grow/s128-b2-fp32 | failed | out of memory: test |" in text
-    assert "fastest with the number of tokens for C (k = 1.50)" in text
+    assert "fastest with the number of tokens for C (median k of its fits = 1.50)" in text
     assert "size swept: [64, 96, 128], batch swept: [1, 2]" in text
     for name in ("latency_vs_tokens.png", "throughput_vs_batch.png", "speedups.png"):
         assert (out / name).read_bytes().startswith(PNG)

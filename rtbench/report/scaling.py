@@ -65,9 +65,10 @@ def finding(fits: pd.DataFrame) -> str | None:
         return None
     by_variant = fits.groupby("variant", sort=False)["k"].median().sort_values()
     slow, fast = by_variant.index[0], by_variant.index[-1]
+    k = "k" if len(fits) == fits["variant"].nunique() else "median k of its fits"
     return (
         f"Latency grows fastest with the number of tokens for {fast} "
-        f"(k = {by_variant[fast]:.2f}) and slowest for {slow} (k = {by_variant[slow]:.2f}); "
+        f"({k} = {by_variant[fast]:.2f}) and slowest for {slow} ({k} = {by_variant[slow]:.2f}); "
         "k = 1 is linear in pixels, k = 2 quadratic (attention over all tokens)."
     )
 
