@@ -1,4 +1,5 @@
-"""rtbench command line: list, show, runtimes, run, compare, export, baseline, check.
+"""rtbench command line: list, show, runtimes, run, compare, export, baseline, check, sweep,
+report.
 
 Commands are thin: they parse options, call plain functions and print. The measuring options that
 `run`, `compare` and `baseline` share are declared once, in `MeasureOptions`, and reach the run's
@@ -7,12 +8,13 @@ exit code 1 (2 for `check` on unusable input), never a traceback; user text is p
 never read as markup.
 """
 
+import datetime as dt
 import inspect
 import sys
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from functools import wraps
 from pathlib import Path
 from typing import Annotated
@@ -90,6 +92,9 @@ class MeasureOptions:
         _CONFIG.channels_last
     )
     flops: Annotated[bool, _option("Count FLOPs (fvcore, cross-checked).")] = _CONFIG.flops
+    breakdown: Annotated[
+        bool, _option("Also time each part alone, in the same rounds (eager, compile).")
+    ] = _CONFIG.breakdown
     variants_dir: Annotated[Path, _option("Folder of variant YAML files.", "--variants-dir")] = (
         DEFAULT_VARIANTS_DIR
     )
@@ -112,18 +117,20 @@ class MeasureOptions:
             channels_last=self.channels_last,
             runtimes=runtimes,
             flops=self.flops,
+            breakdown=self.breakdown,
             timing=timing,
         )
 
 
-def measuring(**defaults) -> Callable:
+def measuring(exclude: tuple[str, ...] = (), **defaults) -> Callable:
     """Give a command the measuring options: typer sees each as a keyword parameter (with the
-    default given here, else MeasureOptions'), and the command gets one `options` argument."""
+    default given here, else MeasureOptions'), and the command gets one `options` argument.
+    Options in `exclude` are not offered; they keep MeasureOptions' defaults."""
     hints = typing.get_type_hints(MeasureOptions, include_extras=True)
     shared = [
         inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY,
                           default=defaults.get(f.name, f.default), annotation=hints[f.name])
-        for f in fields(MeasureOptions)
+        for f in fields(MeasureOptions) if f.name not in exclude
     ]  # fmt: skip
     names = [p.name for p in shared]
 
@@ -369,6 +376,247 @@ def check(
     console.print(Text(f"gate: {verdict} (baseline {baseline})"))
     if report.failed:
         raise typer.Exit(1)
+
+
+GRID, EXECUTOR = "Grid", "Executor"  # help panels of `sweep`
+# Flags of `sweep` that set a key of the grid (rtbench.sweep.grid.GridFile): parameter -> key.
+GRID_FLAGS = {"variants": "variants", "sizes": "sizes", "batches": "batches", "dtypes": "dtypes",
+              "runtime": "runtimes", "scope": "scope", "device": "device", "seed": "seed",
+              "threads": "threads", "deploy": "deploy", "channels_last": "channels_last",
+              "flops": "flops", "breakdown": "breakdown", "warmup": "warmup", "iters": "iters",
+              "min_time": "min_time", "variants_dir": "variants_dir"}  # fmt: skip
+LIST_FLAGS = {"variants": str, "sizes": int, "batches": int, "dtypes": str, "runtime": str}
+
+
+def _grid(help: str) -> typer.models.OptionInfo:
+    return typer.Option(help=help, rich_help_panel=GRID)
+
+
+def _executor(help: str, default: str | None = None) -> typer.models.OptionInfo:
+    return typer.Option(help=help, rich_help_panel=EXECUTOR, show_default=default or False)
+
+
+@app.command()
+@user_errors
+@measuring(exclude=("size", "batch", "dtype"))
+def sweep(
+    ctx: typer.Context,
+    grid_file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A YAML grid; flags given on the command line override its keys.",
+            show_default=False,
+        ),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            help="A sweep folder: measure its points that did not complete.", show_default=False
+        ),
+    ] = None,
+    variants: Annotated[str, _grid("Variants, comma-separated, or all.")] = "all",
+    sizes: Annotated[str, _grid("Input sides, comma-separated (multiples of 32).")] = "640",
+    batches: Annotated[str, _grid("Batch sizes, comma-separated.")] = "1",
+    dtypes: Annotated[str, _grid("fp32, fp16, bf16, comma-separated.")] = "fp32",
+    executor: Annotated[
+        str | None,
+        _executor(
+            "inline (this process), local (a submitit subprocess job per "
+            "point) or slurm (a submitit job array).",
+            "inline",
+        ),
+    ] = None,
+    timeout_min: Annotated[
+        int | None, _executor("Time limit of one point's job, minutes (local, slurm).", "60")
+    ] = None,
+    max_parallel: Annotated[
+        int | None, _executor("SLURM: points measured at once, each on its own GPUs.", "1")
+    ] = None,
+    partition: Annotated[str | None, _executor("SLURM partition.")] = None,
+    gpus_per_job: Annotated[
+        int | None, _executor("SLURM: GPUs per job.", "1 on cuda, else 0")
+    ] = None,
+    cpus_per_job: Annotated[int | None, _executor("SLURM: CPUs per job.")] = None,
+    constraint: Annotated[str | None, _executor("SLURM constraint (a GPU type, say).")] = None,
+    account: Annotated[str | None, _executor("SLURM account.")] = None,
+    qos: Annotated[str | None, _executor("SLURM quality of service.")] = None,
+    plots: Plots = True,
+    results_dir: ResultsDir = DEFAULT_RESULTS_DIR,
+    sweep_id: Annotated[
+        str | None, typer.Option(help="Sweep folder name (default: time, scope, device).")
+    ] = None,
+    *,
+    options: MeasureOptions,
+) -> None:
+    """Measure a grid of configurations, one point (size, batch, dtype) at a time, each point a
+    run of all its variants interleaved; results under results/sweeps/<id>/."""
+    from rtbench.report.files import check_output_location
+    from rtbench.sweep import SweepError
+    from rtbench.sweep.store import SweepStore
+
+    given = {name for name in ctx.params if _on_command_line(ctx, name)}
+    executor_flags = {"name": executor, "timeout_min": timeout_min, "max_parallel": max_parallel,
+                      "partition": partition, "gpus_per_job": gpus_per_job,
+                      "cpus_per_job": cpus_per_job, "constraint": constraint, "account": account,
+                      "qos": qos}  # fmt: skip
+    chosen = {key: value for key, value in executor_flags.items() if value is not None}
+    if resume is not None:
+        grid_flags = sorted(given & set(GRID_FLAGS))
+        if grid_file is not None or grid_flags:
+            drop = grid_file or "--" + grid_flags[0].replace("_", "-")
+            raise SweepError(f"--resume measures the grid saved in {resume}; drop {drop}")
+        store = SweepStore.open(resume)
+        kept = store.record.get("executor") or {}
+        if chosen.get("name", kept.get("name")) != kept.get("name"):
+            kept = {}  # another executor: its own defaults, and the flags given now
+        settings = _executor_settings({**kept, **chosen}, set(chosen))
+    else:
+        settings = _executor_settings(chosen, set(chosen))
+        flags = {**asdict(options), "variants": variants, "sizes": sizes, "batches": batches,
+                 "dtypes": dtypes}  # fmt: skip
+        grid = _sweep_grid(grid_file, given, flags, settings)
+        check_output_location(results_dir / "sweeps", sweep_id)
+        name = sweep_id or f"{dt.datetime.now():%Y%m%d-%H%M%S}-{grid.base.scope}-{grid.base.device}"
+        store = SweepStore.create(results_dir / "sweeps", name.replace(":", ""), grid,
+                                  settings.record())  # fmt: skip
+    _drive(store, settings, plots)
+
+
+def _on_command_line(ctx: typer.Context, name: str) -> bool:
+    """Whether the user set `name` (rather than its default): click's ParameterSource, by name
+    (typer may bring its own copy of click)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+
+
+def _executor_settings(values: dict, given: set[str]):
+    from rtbench.sweep import SweepError
+    from rtbench.sweep.executors import ExecutorSettings
+
+    try:
+        settings = ExecutorSettings(**values)
+    except TypeError as err:
+        raise SweepError(f"sweep.json: malformed executor settings ({err})") from None
+    settings.check(given)
+    return settings
+
+
+def _sweep_grid(grid_file: Path | None, given: set[str], flags: dict, settings):
+    """The grid from the file, with the flags given on the command line over its keys."""
+    from rtbench.sweep.grid import make_grid, read_grid_file
+
+    values = read_grid_file(grid_file) if grid_file else {}
+    sources = {key: f"{grid_file}: {key}" for key in values}
+    for name, key in GRID_FLAGS.items():
+        if name not in given:
+            continue
+        flag, value = "--" + name.replace("_", "-"), flags[name]
+        if name in LIST_FLAGS:
+            value = _items(value, flag, LIST_FLAGS[name])
+        values[key] = str(value) if isinstance(value, Path) else value
+        sources[key] = flag
+    slurm_gpus = None
+    if settings.name == "slurm":
+        device = values.get("device", "auto")
+        slurm_gpus = (
+            settings.gpus_per_job
+            if settings.gpus_per_job is not None
+            else (0 if device == "cpu" else 1)
+        )
+    return make_grid(values, sources, str(grid_file or "the command line"), slurm_gpus)
+
+
+def _items(text: str, flag: str, kind: type) -> tuple:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    try:
+        return tuple(kind(item) for item in items)
+    except ValueError:
+        bad = next(item for item in items if not item.lstrip("-").isdigit())
+        raise BenchError(f"{flag}: {bad!r} is not a whole number") from None
+
+
+def _drive(store, settings, plots: bool) -> None:
+    """Run the sweep's incomplete points, one line per finished point, then the merged report.
+    Exit 1 when a point or a row failed, 130 on Ctrl-C (finished points are kept)."""
+    from rtbench.sweep.executors import run_sweep
+
+    total = len(store.grid.points)
+    console.print(Text(f"sweep: {store.folder} ({total} points, {settings.name} executor)"))
+    finished = 0
+
+    def on_point(point_id: str, status: dict) -> None:
+        nonlocal finished
+        finished += 1
+        line = f"[{finished}] {point_id}: {status['status']}"
+        if status.get("duration_s") is not None:
+            line += f" in {status['duration_s']:.1f} s"
+        if status.get("error"):
+            line += f": {status['error']}"
+        if status.get("rows_failed"):
+            line += f" ({len(status['rows_failed'])} rows failed: {status['rows_failed'][0]})"
+        console.print(Text(line), style=None if status["status"] == "done" else "red")
+
+    try:
+        ran = run_sweep(store, settings, on_point)
+    except KeyboardInterrupt:
+        kept = total - len(store.incomplete())
+        err_console.print(Text(f"interrupted: {kept} of {total} points complete, kept in "
+                               f"{store.folder}; go on with: rtbench sweep --resume "
+                               f"{store.folder}"))  # fmt: skip
+        raise typer.Exit(130) from None
+    if not ran:
+        console.print(Text("every point was already complete: nothing measured"))
+    incomplete = store.incomplete()
+    if len(incomplete) < total:
+        _merged_report([store.folder], store.folder / "report", plots, allow_unlike=False)
+    rows_failed = any(store.status(p.id).get("rows_failed") for p in store.grid.points)
+    if incomplete or rows_failed:
+        if incomplete:
+            error(f"{len(incomplete)} of {total} points did not complete ({incomplete[0]}, ...); "
+                  f"rtbench sweep --resume {store.folder} measures them again")  # fmt: skip
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors(code=2)
+def report(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Sweep folders, run folders or results.json files.")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Report folder (default: SWEEP/report for one sweep, else "
+            "results/reports/<time>).",
+            show_default=False,
+        ),
+    ] = None,
+    allow_unlike: Annotated[
+        bool, typer.Option(help="Merge runs that did not measure the same work.")
+    ] = False,
+    plots: Plots = True,
+    results_dir: ResultsDir = DEFAULT_RESULTS_DIR,
+) -> None:
+    """Merge sweeps and runs into one report (tables, CSV, Parquet, plots), measuring nothing.
+    Exit 2 on unusable input, or on runs not measured alike (unless --allow-unlike)."""
+    if out is None:
+        one_sweep = len(inputs) == 1 and (inputs[0] / "sweep.json").is_file()
+        out = (inputs[0] / "report" if one_sweep
+               else results_dir / "reports" / f"{dt.datetime.now():%Y%m%d-%H%M%S}")  # fmt: skip
+    _merged_report(inputs, out, plots, allow_unlike)
+
+
+def _merged_report(inputs: list[Path], out: Path, plots: bool, allow_unlike: bool) -> None:
+    from rtbench.report.merge import check_alike, collect, write_report
+
+    merged = collect(inputs)
+    check_alike(merged, allow_unlike)
+    renderables, warnings = write_report(merged, out, plots)
+    for item in renderables:
+        console.print(item)
+    for message in warnings:
+        warning(message)
+    console.print(Text(f"report: {out}"))
 
 
 def _benchmark(

@@ -29,13 +29,26 @@ class BenchConfig:
     channels_last: bool = False
     runtimes: tuple[str, ...] = ("eager",)  # timed side by side in the same rounds
     flops: bool = True  # count FLOPs (fvcore trace + FlopCounterMode)
+    breakdown: bool = False  # also time each part alone (backbone, input_proj, ...), same rounds
     timing: TimingPlan = field(default_factory=TimingPlan)
 
 
 def check_config(cfg: BenchConfig) -> torch.device:
     """Validate the configuration against this machine, before any work; the device to run on."""
-    from rtbench.models.build import SCOPES, min_input_size
     from rtbench.runtimes import check_runtime
+
+    check_settings(cfg)
+    device = _device(cfg.device)
+    for name in cfg.runtimes:
+        check_runtime(name, device, cfg)
+    return device
+
+
+def check_settings(cfg: BenchConfig) -> None:
+    """The checks that do not depend on this machine: a sweep submitted to SLURM from a login
+    node without a GPU is checked with these before any job is queued."""
+    from rtbench.models.build import SCOPES, min_input_size
+    from rtbench.runtimes import RUNTIMES, get_runtime
 
     if cfg.scope not in SCOPES:
         raise BenchError(f"unknown scope {cfg.scope!r}; choose from {', '.join(SCOPES)}")
@@ -56,14 +69,15 @@ def check_config(cfg: BenchConfig) -> torch.device:
     if not 0 <= cfg.seed <= MAX_SEED:
         raise BenchError(f"--seed {cfg.seed}: must be between 0 and 2**63 - 1")
     _check_timing(cfg.timing)
-    device = _device(cfg.device)
     if not cfg.runtimes:
         raise BenchError("no runtime given; name at least one with --runtime")
     if len(set(cfg.runtimes)) != len(cfg.runtimes):
         raise BenchError(f"--runtime {','.join(cfg.runtimes)}: a runtime is named twice")
     for name in cfg.runtimes:
-        check_runtime(name, device, cfg)
-    return device
+        runtime = get_runtime(name)
+        if cfg.breakdown and not runtime.supports_breakdown:
+            able = " or ".join(r.name for r in RUNTIMES.values() if r.supports_breakdown)
+            raise BenchError(f"--breakdown: runtime {name} times whole models only; use {able}")
 
 
 def _check_timing(plan: TimingPlan) -> None:

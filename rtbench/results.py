@@ -8,6 +8,8 @@ Version history:
 - rtbench.results/2: `config.runtimes` lists the runtimes timed side by side; every row names its
   `runtime` and records `runtime_settings`; rows are identified by (variant, runtime). A /1
   document is upgraded on load (its one runtime from the two booleans).
+  Optional keys added since, absent from older /2 documents (which load unchanged):
+  `config.breakdown` and each row's `latency_parts` (per-part latency, `--breakdown`).
 """
 
 import json
@@ -54,6 +56,17 @@ class ConfigRecord(TypedDict):
     timing: TimingRecord
 
 
+class PartLatency(TypedDict, total=False):
+    """One part of a model timed alone (`--breakdown`): `error` is None, or the only key set."""
+
+    median_ms: float  # ... and the other stats of rtbench.measure.stats.summarize
+    ci95_low_ms: float
+    ci95_high_ms: float
+    samples: int
+    samples_ms: list[float]
+    error: str | None
+
+
 class Row(TypedDict, total=False):
     """One (variant, runtime) of a run; figures that could not be measured are None."""
 
@@ -89,6 +102,7 @@ class Row(TypedDict, total=False):
     latency_normalized_samples: list[float]
     achieved_gflops_per_s: float | None
     peak_fraction: float | None
+    latency_parts: dict[str, PartLatency]  # with --breakdown: part label -> its latency
 
 
 class Document(TypedDict):
@@ -230,6 +244,22 @@ def _validate_row(row: object, where: str, seen: set) -> None:
             raise ResultsError(
                 f"{where}: {key!r} must be a non-empty list of positive, finite latencies"
             )
+    _validate_parts(row.get("latency_parts", {}), where)
+
+
+def _validate_parts(parts: object, where: str) -> None:
+    if not isinstance(parts, dict):
+        raise ResultsError(f"{where}: 'latency_parts' must map part names to latencies")
+    for label, part in parts.items():
+        if not isinstance(part, dict):
+            raise ResultsError(f"{where}: part {_short(label)} must be an object")
+        if part.get("error") is not None:
+            continue
+        samples = part.get("samples_ms")
+        if not _latency(part.get("median_ms")) or not isinstance(samples, list) or not samples:
+            raise ResultsError(f"{where}: part {_short(label)} needs a median and its samples")
+        if not all(map(_latency, samples)):
+            raise ResultsError(f"{where}: part {_short(label)} has an impossible latency sample")
 
 
 def is_number(x: object) -> bool:

@@ -1,6 +1,7 @@
 """One benchmark run: build each variant, count params and FLOPs once, prepare it in every runtime
 asked for, time all of them interleaved with a calibration workload, and return the results
-document (rtbench.results).
+document (rtbench.results). With `breakdown`, each part of each model is timed too, alone on the
+inputs it receives in a full forward, in the same rounds as the whole model.
 
 A failure inside one variant or runtime (out of memory, a model that cannot be captured or
 exported) is recorded in its row and the others go on; a bad configuration raises BenchError
@@ -12,7 +13,7 @@ import datetime as dt
 import statistics
 import tempfile
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,14 +22,15 @@ from torch import nn
 
 from rtbench import results
 from rtbench.config import DTYPES, BenchConfig, BenchError, check_config
+from rtbench.measure.breakdown import capture_part_inputs
 from rtbench.measure.calibration import CALIBRATION_NAME, calibration_workload, measure_peak_gflops
 from rtbench.measure.env import capture_environment
 from rtbench.measure.flops import count_flops
-from rtbench.measure.params import count_params, param_parts
+from rtbench.measure.params import count_params, model_parts, param_parts
 from rtbench.measure.stats import summarize
 from rtbench.measure.timing import Timed, TimingPlan, Workload, device_clock, measure_interleaved
 from rtbench.models.build import build_model, make_inputs
-from rtbench.runtimes import RUNTIMES, BuiltModel
+from rtbench.runtimes import RUNTIMES, BuiltModel, Runtime
 from rtbench.spec import VariantSpec
 
 CALIBRATION = ("__calibration__", "")
@@ -82,18 +84,24 @@ def _run(
         for runtime_name in cfg.runtimes:
             emit(Event("build", len(rows), total, f"building {spec.name} ({runtime_name})"))
             row = _base_row(spec, runtime_name, cfg)
+            runtime = RUNTIMES[runtime_name]
             try:
                 built = _build(spec, cfg, device, build, cache_dir)
                 if counted is None:
                     counted = _count(built.model, built.inputs, cfg)
                 row.update(counted)
-                session = RUNTIMES[runtime_name].prepare(built)
+                part_inputs = _capture_parts(built) if cfg.breakdown else {}
+                session = runtime.prepare(built)
                 row["runtime_settings"] = session.settings
                 row["peak_memory_bytes"] = session.peak_memory()
             except Exception as err:  # noqa: BLE001 - recorded in the row, the table goes on
                 row.update(status="error", error=describe_error(err))
             else:
-                workloads[results.row_key(row)] = Workload(session.step, session.clock)
+                key = results.row_key(row)
+                workloads[key] = Workload(session.step, session.clock)
+                if cfg.breakdown:
+                    row["latency_parts"] = {}
+                    workloads.update(_part_workloads(runtime, built, part_inputs, key, row))
             rows.append(row)
     emit(Event("build", total, total, "built"))
 
@@ -119,6 +127,9 @@ def _run(
             row.update(status="error", error=result.error)
             continue
         row.update(_latency_facts(result, calibration, row.get("gflops"), peak))
+        for label, facts in row.get("latency_parts", {}).items():
+            if facts is None:  # prepared, so timed: its result is under the row's key + label
+                row["latency_parts"][label] = _part_facts(timed[(*results.row_key(row), label)])
     return {
         "schema": results.SCHEMA,
         "run_id": None,  # set when written
@@ -148,6 +159,39 @@ def _build(
     with torch.inference_mode():
         model(inputs)  # fills shape caches (positions, anchors) before counting and timing
     return BuiltModel(spec, model, inputs, cfg, device, cache_dir)
+
+
+def _capture_parts(built: BuiltModel) -> dict[str, object]:
+    """Each part's input in a full forward, under the autocast the runtimes time with."""
+    dtype = DTYPES[built.cfg.dtype]
+    if dtype == torch.float32:
+        return capture_part_inputs(built.model, built.inputs, nullcontext)
+    return capture_part_inputs(
+        built.model, built.inputs, lambda: torch.autocast(built.device.type, dtype=dtype)
+    )
+
+
+def _part_workloads(
+    runtime: Runtime, built: BuiltModel, part_inputs: dict, key: tuple, row: results.Row
+) -> dict:
+    """A workload per part, keyed (variant, runtime, part), timed in the same rounds as the whole
+    model; a part that cannot be prepared gets its error in the row, the others go on."""
+    parts, workloads = model_parts(built.model), {}
+    for label, inputs in part_inputs.items():
+        row["latency_parts"][label] = None  # filled in once timed, in data-flow order
+        try:
+            session = runtime.prepare_part(built, parts[label], inputs)
+        except Exception as err:  # noqa: BLE001 - recorded for this part, the others go on
+            row["latency_parts"][label] = {"error": describe_error(err)}
+        else:
+            workloads[(*key, label)] = Workload(session.step, session.clock)
+    return workloads
+
+
+def _part_facts(result: Timed) -> results.PartLatency:
+    if result.error:
+        return {"error": result.error}
+    return {**summarize(result.samples_ms), "samples_ms": result.samples_ms, "error": None}
 
 
 def _count(model: nn.Module, inputs, cfg: BenchConfig) -> dict:

@@ -121,6 +121,12 @@ def _natural(path: Path) -> tuple[str, str]:
     return (path.stem.lower(), path.stem)
 
 
+def parse_fields(cls: type, data: object, where: str):
+    """A typed dataclass from a YAML mapping, checked as variant files are: unknown keys and
+    wrong types are SpecErrors naming `where` and the field (sweep grids use it too)."""
+    return _parse(cls, data, where, "")
+
+
 def _parse(cls: type, data: object, where: str, prefix: str):
     if not isinstance(data, dict):
         raise SpecError(f"{where}: {prefix.rstrip('.')}: expected a mapping, got {_kind(data)}")

@@ -2,14 +2,16 @@
 `REPORTS` lists them in the order they are shown and written, so a new report is one module and
 one line here."""
 
-from rtbench.report import claims, latex, plots, runtimes, table3
+from rtbench.report import breakdown, claims, latex, plots, runtimes, table3
 from rtbench.report.base import Report
 
 REPORTS: tuple[Report, ...] = (
     table3.REPORT,
     runtimes.REPORT,
     claims.REPORT,
+    breakdown.REPORT,
     latex.REPORT,
     plots.REPORT,
     runtimes.PLOT,
+    breakdown.PLOT,
 )

@@ -40,7 +40,7 @@ def plot_files(document: dict) -> dict[str, bytes]:
     for runtime in runtimes:
         suffix = "" if len(runtimes) == 1 else f"-{runtime}"
         figures[f"params_flops_latency{suffix}.png"] = params_flops_latency(document, runtime)
-    return {name: _png(figure) for name, figure in figures.items() if figure is not None}
+    return {name: png(figure) for name, figure in figures.items() if figure is not None}
 
 
 def plain(text: str) -> str:
@@ -242,7 +242,7 @@ def _ci_err(frame: pd.DataFrame, document: dict, runtime: str) -> list[list[floa
     return [[0 if math.isnan(e) else e for e in side] for side in (below, above)]
 
 
-def _png(figure: Figure) -> bytes:
+def png(figure: Figure) -> bytes:
     FigureCanvasAgg(figure)
     buffer = BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")

@@ -5,6 +5,7 @@ configuration) and returns a `Session`: the call that is timed, the clock that t
 memory is read, and the settings worth recording beside its figures.
 """
 
+import dataclasses
 import importlib.util
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -58,6 +59,7 @@ class Runtime(ABC):
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
     modules: ClassVar[tuple[str, ...]] = ()  # importable modules it needs beyond torch
     extra: ClassVar[str | None] = None  # the pip extra that installs them: rtbench[extra]
+    supports_breakdown: ClassVar[bool] = False  # can time a part of the model alone (--breakdown)
 
     def not_installed(self) -> str | None:
         """Why this runtime cannot run on this machine at all, naming the pip extra; or None."""
@@ -85,3 +87,11 @@ class Runtime(ABC):
     @abstractmethod
     def prepare(self, built: BuiltModel) -> Session:
         """The timed step of `built` in this runtime; may take the model over."""
+
+    def prepare_part(self, built: BuiltModel, part: nn.Module, inputs) -> Session:
+        """The timed step of one part of `built.model` on the inputs it receives inside the whole
+        model (captured from a full forward). Only for runtimes with `supports_breakdown`; by
+        default the part is prepared as a model of its own."""
+        if not self.supports_breakdown:
+            raise NotImplementedError(f"runtime {self.name} times whole models only")
+        return self.prepare(dataclasses.replace(built, model=part, inputs=inputs))

@@ -18,6 +18,7 @@ from rtbench.runtimes.base import BuiltModel, Runtime, Session
 class Eager(Runtime):
     name = "eager"
     label = "PyTorch eager"
+    supports_breakdown = True
 
     def version(self) -> str:
         return torch.__version__
@@ -79,6 +80,7 @@ class CudaGraphs(Eager):
     name = "cuda-graphs"
     label = "PyTorch CUDA graph replay"
     devices = ("cuda",)
+    supports_breakdown = False
     # A graph replays the casts it captured; autocast's cast cache must not outlive the capture.
     autocast_cache = False
 

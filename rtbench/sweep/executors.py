@@ -1,0 +1,273 @@
+"""Where the points of a sweep run: this process, a local submitit job, or SLURM through submitit.
+
+- `inline`: this process, one point after another.
+- `local`: submitit's LocalExecutor, each point a subprocess job (the code path a cluster job
+  takes), submitted one at a time and waited for: submitit's local executor has no parallelism
+  limit, and two points timed at once on one machine would disturb each other. The job sees the
+  GPUs this process sees (submitit overwrites CUDA_VISIBLE_DEVICES, so they are passed on).
+- `slurm`: submitit's SLURM executor, the points as one job array, each job on its own GPUs,
+  at most `max_parallel` at a time (`#SBATCH --array=0-N%max_parallel`).
+
+No scheduling of our own: submitit submits, watches and cancels. Ctrl-C cancels the jobs not yet
+finished, marks the point that was running as interrupted and keeps every finished point.
+"""
+
+import io
+import os
+import time
+from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout, suppress
+from dataclasses import asdict, dataclass
+
+from rtbench.sweep import SweepError
+from rtbench.sweep.point import run_point
+from rtbench.sweep.store import FAILED, FINISHED, INTERRUPTED, RUNNING, SweepStore
+
+EXECUTORS = ("inline", "local", "slurm")
+SLURM_ONLY = ("partition", "gpus_per_job", "cpus_per_job", "constraint", "account", "qos")
+POLL_S = 0.2  # how often a waiting sweep looks at its jobs (submitit reads files, not sacct)
+OnPoint = Callable[[str, dict], None]  # (point id, its status record) when a point finishes
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    name: str = "inline"
+    timeout_min: int = 60  # per point, for submitit jobs (its own default is 2 minutes)
+    max_parallel: int = 1  # SLURM: array tasks at once; one machine: always 1
+    partition: str | None = None
+    gpus_per_job: int | None = None  # SLURM; default 1 on a CUDA sweep, else 0
+    cpus_per_job: int | None = None
+    constraint: str | None = None
+    account: str | None = None
+    qos: str | None = None
+
+    def check(self, given: set[str]) -> None:
+        """One-line errors for impossible settings; `given` names those set on purpose."""
+        if self.name not in EXECUTORS:
+            raise SweepError(f"--executor {self.name}: choose from {', '.join(EXECUTORS)}")
+        if self.timeout_min < 1:
+            raise SweepError(f"--timeout-min {self.timeout_min}: must be at least 1 minute")
+        if self.max_parallel < 1:
+            raise SweepError(f"--max-parallel {self.max_parallel}: must be at least 1")
+        if self.gpus_per_job is not None and self.gpus_per_job < 0:
+            raise SweepError(f"--gpus-per-job {self.gpus_per_job}: must be 0 or more")
+        if self.cpus_per_job is not None and self.cpus_per_job < 1:
+            raise SweepError(f"--cpus-per-job {self.cpus_per_job}: must be at least 1")
+        if self.name != "slurm":
+            if self.max_parallel != 1:
+                raise SweepError(
+                    "--max-parallel is for --executor slurm: points on one machine run one at "
+                    "a time, or they would disturb each other's timings"
+                )
+            wrong = [key for key in SLURM_ONLY if key in given and getattr(self, key) is not None]
+            if wrong:
+                flag = "--" + wrong[0].replace("_", "-")
+                raise SweepError(f"{flag} is for --executor slurm, not {self.name}")
+
+    def record(self) -> dict:
+        return asdict(self)
+
+
+def run_sweep(
+    store: SweepStore, settings: ExecutorSettings, on_point: OnPoint, on_event=None
+) -> list[str]:
+    """Measure every point of the sweep that is not complete (all of a new sweep), holding the
+    sweep's lock; returns the points it ran. A point whose SLURM job from an earlier submission
+    still runs is not run twice: SweepError."""
+    with store.lock():
+        todo = store.incomplete()
+        live = live_slurm_jobs(store, todo)
+        if live:
+            point_id, state = next(iter(live.items()))
+            raise SweepError(
+                f"point {point_id} still has SLURM {state} ({len(live)} point(s) in all); "
+                "wait for them or scancel them, then resume"
+            )
+        store.set_executor(settings.record())
+        run_points(store, todo, settings, on_point, on_event)
+    return todo
+
+
+def run_points(
+    store: SweepStore,
+    point_ids: list[str],
+    settings: ExecutorSettings,
+    on_point: OnPoint,
+    on_event: Callable | None = None,
+) -> None:
+    """Measure `point_ids` of the sweep, each once, with the executor `settings` names."""
+    if not point_ids:
+        return
+    if settings.name == "inline":
+        _inline(store, point_ids, on_point, on_event)
+    elif settings.name == "local":
+        Local(store, settings).run(point_ids, on_point)
+    else:
+        slurm = Slurm(store, settings)
+        slurm.wait(slurm.submit(point_ids), on_point)
+
+
+def _inline(store: SweepStore, point_ids: list[str], on_point: OnPoint, on_event) -> None:
+    for point_id in point_ids:
+        with suppress(Exception):  # recorded in the point's status; the sweep goes on
+            run_point(str(store.folder), point_id, on_event)
+        on_point(point_id, store.status(point_id))
+
+
+# ---------------------------------------------------------------------------- submitit
+
+
+def _settle(store: SweepStore, point_id: str, job, interrupted: bool = False) -> dict:
+    """After a job ended: the point's status, corrected when the job died without writing one
+    (killed, out of memory, a node failure) or was cancelled."""
+    status = store.status(point_id)
+    if status["status"] in FINISHED:
+        return status
+    if interrupted:
+        store.set_status(point_id, INTERRUPTED, error="interrupted (Ctrl-C); the job was cancelled")
+    else:
+        reason = _job_failure(job)
+        store.set_status(point_id, FAILED, error=f"the job ended without a result: {reason}")
+    return store.status(point_id)
+
+
+def _job_failure(job) -> str:
+    try:
+        err = job.exception()
+    except Exception as failure:  # noqa: BLE001 - submitit could not even say why
+        err = failure
+    text = str(err).strip().splitlines() if err is not None else []
+    return text[0] if text else f"state {job.state}"
+
+
+class Local:
+    """Each point a submitit LocalExecutor job, one after another."""
+
+    def __init__(self, store: SweepStore, settings: ExecutorSettings):
+        import submitit
+
+        self.store = store
+        self.executor = submitit.LocalExecutor(folder=store.jobs_dir)
+        gpus = _visible_gpus() if store.grid.base.device.startswith("cuda") else []
+        self.executor.update_parameters(
+            timeout_min=settings.timeout_min, gpus_per_node=len(gpus), visible_gpus=gpus
+        )
+
+    def run(self, point_ids: list[str], on_point: OnPoint) -> None:
+        for point_id in point_ids:
+            job = self.executor.submit(run_point, str(self.store.folder), point_id)
+            self.store.record_jobs("local", {point_id: job.job_id})
+            try:
+                while not job.done():
+                    _pause()
+            except KeyboardInterrupt:
+                job.cancel(check=False)  # SIGINT to submitit's controller, which stops the task
+                _wait_for(job, 5.0)
+                _settle(self.store, point_id, job, interrupted=True)
+                raise
+            on_point(point_id, _settle(self.store, point_id, job))
+
+
+def _visible_gpus() -> list[int]:
+    """The GPUs this process sees, as indices submitit can pass on to a local job."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        import torch
+
+        return list(range(torch.cuda.device_count()))
+    try:
+        return [int(x) for x in visible.split(",") if x.strip()]
+    except ValueError:
+        raise SweepError(
+            "CUDA_VISIBLE_DEVICES names GPUs by UUID; the local executor needs their indices"
+        ) from None
+
+
+def _wait_for(job, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not job.done() and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+
+
+def _pause() -> None:
+    """Between two looks at the jobs (where a waiting sweep notices Ctrl-C)."""
+    time.sleep(POLL_S)
+
+
+class Slurm:
+    """The points as one SLURM job array through submitit; each job measures one point."""
+
+    def __init__(self, store: SweepStore, settings: ExecutorSettings):
+        import submitit
+
+        self.store = store
+        try:
+            self.executor = submitit.AutoExecutor(folder=store.jobs_dir, cluster="slurm")
+        except RuntimeError as err:  # no srun on PATH: not a SLURM machine
+            raise SweepError(f"--executor slurm: {err}") from None
+        on_gpu = store.grid.base.device.startswith("cuda")
+        gpus = settings.gpus_per_job if settings.gpus_per_job is not None else int(on_gpu)
+        parameters = {
+            "name": f"rtbench-{store.sweep_id}",
+            "timeout_min": settings.timeout_min,
+            "slurm_array_parallelism": settings.max_parallel,
+        }
+        if gpus:
+            parameters["gpus_per_node"] = gpus
+        if settings.cpus_per_job:
+            parameters["cpus_per_task"] = settings.cpus_per_job
+        for key in ("partition", "constraint", "account", "qos"):
+            if getattr(settings, key):
+                parameters[f"slurm_{key}"] = getattr(settings, key)
+        self.executor.update_parameters(**parameters)
+
+    def submit(self, point_ids: list[str]) -> dict[str, object]:
+        """Point id -> its job, all submitted as one array (one sbatch call)."""
+        import submitit
+
+        folder = str(self.store.folder)
+        echoed = io.StringIO()  # submitit echoes sbatch's output; an error carries it anyway
+        try:
+            with redirect_stdout(echoed), redirect_stderr(echoed):
+                jobs = self.executor.map_array(run_point, [folder] * len(point_ids), point_ids)
+        except (submitit.core.utils.FailedJobError, submitit.core.utils.FailedSubmissionError,
+                OSError) as err:  # fmt: skip
+            lines = str(err).strip().splitlines() or [type(err).__name__]
+            raise SweepError(f"sbatch failed: {lines[-1]}") from None
+        submitted = dict(zip(point_ids, jobs, strict=True))
+        self.store.record_jobs("slurm", {p: job.job_id for p, job in submitted.items()})
+        return submitted
+
+    def wait(self, jobs: dict[str, object], on_point: OnPoint) -> None:
+        waiting = dict(jobs)
+        try:
+            while waiting:
+                for point_id, job in list(waiting.items()):
+                    if job.done():
+                        del waiting[point_id]
+                        on_point(point_id, _settle(self.store, point_id, job))
+                if waiting:
+                    _pause()
+        except KeyboardInterrupt:
+            for job in waiting.values():
+                job.cancel(check=False)  # scancel
+            for point_id, job in waiting.items():
+                if self.store.status(point_id)["status"] == RUNNING:
+                    _settle(self.store, point_id, job, interrupted=True)
+            raise
+
+
+def live_slurm_jobs(store: SweepStore, point_ids: list[str]) -> dict[str, str]:
+    """Point -> SLURM state, for points whose job (from jobs.json) has not finished: resuming
+    them would measure a point twice at once."""
+    jobs = {p: j for p, j in store.jobs().items() if p in point_ids and j["executor"] == "slurm"}
+    if not jobs:
+        return {}
+    from submitit.slurm.slurm import SlurmJob
+
+    live = {}
+    for point_id, job in jobs.items():
+        state = SlurmJob(folder=store.jobs_dir, job_id=job["job_id"]).state.split()[0]
+        if state in ("PENDING", "RUNNING", "REQUEUED", "COMPLETING", "CONFIGURING", "SUSPENDED"):
+            live[point_id] = f"job {job['job_id']} {state}"
+    return live

@@ -1,0 +1,63 @@
+"""Measure one point of a sweep: what the inline executor calls and what a submitit job runs.
+
+The point records its own status as it goes (running, then done, failed or interrupted), so the
+sweep folder tells the truth even when the process that submitted it is gone. A job killed
+outright (SIGKILL, a node failure) leaves `running` behind, which `--resume` treats as not done.
+Under submitit, a SLURM preemption arrives as SystemExit after submitit has requeued the job and
+a time-out as submitit's UncompletedJobError: recorded as interrupted and failed.
+"""
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rtbench.report.files import write_json
+from rtbench.runner import describe_error, run_benchmark
+from rtbench.spec import load_variants, select
+from rtbench.sweep.store import DONE, FAILED, INTERRUPTED, RUNNING, SweepStore, now
+
+
+def run_point(folder: str, point_id: str, on_event: Callable | None = None) -> str:
+    """Measure `point_id` of the sweep in `folder` into its results.json; returns its status.
+    Failures are recorded in the status file, then raised, so that a job fails visibly."""
+    store = SweepStore.open(Path(folder))
+    grid = store.grid
+    point = grid.point(point_id)
+    attempt = store.status(point_id).get("attempt", 0) + 1
+    started, t0 = now(), time.monotonic()
+    where = {"host": socket.gethostname(), "pid": os.getpid(), "job_id": _job_id()}
+    store.set_status(point_id, RUNNING, started=started, attempt=attempt, **where)
+    facts = {"started": started, "attempt": attempt, **where}
+    try:
+        specs = select(load_variants(grid.variants_dir), list(grid.variants))
+        document = run_benchmark(specs, grid.config(point), on_event)
+        document["run_id"] = point_id
+        # In a job, sys.argv is submitit's; the command that asked for this point is the sweep's.
+        document["environment"]["command"] = f"{store.record.get('command')} (point {point_id})"
+        write_json(store.results_path(point_id), document)
+    except (KeyboardInterrupt, SystemExit) as err:
+        why = "interrupted" if isinstance(err, KeyboardInterrupt) else "preempted or stopped"
+        store.set_status(point_id, INTERRUPTED, error=why, **facts, **_took(t0))
+        raise
+    except Exception as err:
+        store.set_status(point_id, FAILED, error=describe_error(err), **facts, **_took(t0))
+        raise
+    failed = [f"{r['variant']} ({r['runtime']}): {r['error']}" for r in document["rows"]
+              if r["status"] != "ok"]  # fmt: skip
+    store.set_status(point_id, DONE, rows_failed=failed, **facts, **_took(t0))
+    return DONE
+
+
+def _took(t0: float) -> dict:
+    return {"finished": now(), "duration_s": round(time.monotonic() - t0, 3)}
+
+
+def _job_id() -> str | None:
+    """The submitit job id inside a job (SLURM's array id, or the local controller's pid)."""
+    if "SUBMITIT_EXECUTOR" not in os.environ:
+        return None
+    import submitit
+
+    return str(submitit.JobEnvironment().job_id)
