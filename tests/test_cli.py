@@ -132,7 +132,7 @@ def test_bad_options(tmp_path, args, message):
 def test_out_of_memory_in_one_variant_keeps_the_others(tmp_path):
     variants = tmp_path / "variants"
     variants.mkdir()
-    for name, ffn in (("Small", 64), ("Huge", 2**40), ("Also", 128)):  # Huge: a petabyte FFN
+    for name, ffn in (("Small", 64), ("Huge", 2**31 - 1), ("Also", 128)):  # Huge: a 2 TiB FFN
         (variants / f"{name}.yaml").write_text(
             f"description: {name}\nintra: {{mode: per_level, levels: [S5], ffn_dim: {ffn}}}\n"
         )
