@@ -18,6 +18,7 @@ from torch import nn
 
 from rtbench import results
 from rtbench.config import DTYPES, BenchConfig, BenchError, check_config
+from rtbench.measure import load
 from rtbench.measure.calibration import CALIBRATION_NAME, calibration_workload, measure_peak_gflops
 from rtbench.measure.env import capture_environment
 from rtbench.measure.flops import count_flops
@@ -52,6 +53,7 @@ def run_benchmark(
     gate-injection benchmark pass their own)."""
     emit = on_event or (lambda event: None)
     device = check_config(cfg)
+    start = load.snapshot()  # before this run adds its own load
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     if device.type == "cuda":
@@ -88,7 +90,9 @@ def run_benchmark(
         sampled += 1
         emit(Event("time", sampled, None, f"timing: {sampled} samples"))
 
+    timing_start = load.snapshot()
     timed = measure_interleaved(workloads, cfg.timing, on_sample, describe_error)
+    timing_end = load.snapshot()
     calibration = timed.pop(CALIBRATION)
     if calibration.error:
         raise BenchError(f"the calibration workload failed: {calibration.error}")
@@ -113,6 +117,7 @@ def run_benchmark(
             "samples_ms": calibration.samples_ms,
         },
         "peak_gflops_per_s": peak,
+        "load": load.load_record(start, timing_start, timing_end, calibration.samples_ms),
         "rows": rows,
     }
 

@@ -18,6 +18,7 @@ from rtbench.report.vocabulary import (
     PAPER_PROTOCOL,
     cell,
     describe_run,
+    load_warnings,
     markdown_table,
     markdown_text,
 )
@@ -145,6 +146,7 @@ def notes(document: dict, runtime: str) -> list[str]:
                 f"- WARNING: {r['variant']}: ops not counted that may do multiply-adds: "
                 f"{r['flops_uncounted_ops']}"
             )
+    out += [f"- WARNING: {line}." for line in load_warnings(document.get("load"))]
     return out
 
 
