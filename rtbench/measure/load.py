@@ -117,6 +117,14 @@ def busy_signs(record: dict | None) -> dict[str, float]:
     return {k: record[k] for k, limit in limits.items() if (record.get(k) or 0.0) > limit}
 
 
+def contention_signs(record: dict | None) -> dict[str, float]:
+    """The busy signs measured while timing: other processes' CPU share and steal. Unlike the load
+    average as a run starts, they exclude the run's own work and what ran just before it (a test
+    suite, an earlier check), so the gate trusts these alone."""
+    signs = busy_signs(record)
+    return {k: v for k, v in signs.items() if k in ("others_cpu_fraction", "steal_fraction")}
+
+
 def drift_signs(record: dict | None) -> dict[str, float]:
     """The calibration measures of a `load` record past their thresholds, by key."""
     record = record or {}
