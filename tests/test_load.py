@@ -10,6 +10,7 @@ from rtbench.measure.load import (
     Snapshot,
     busy_signs,
     calibration_drift,
+    contention_signs,
     drift_signs,
     load_record,
     parse_proc_stat,
@@ -78,6 +79,8 @@ def test_calibration_drift_and_spread():
 def test_thresholds(changes, busy, drifted):
     record = QUIET | changes
     assert set(busy_signs(record)) == busy and set(drift_signs(record)) == drifted
+    # what the gate trusts: measured while timing, not the load left by whatever ran before
+    assert set(contention_signs(record)) == busy - {"load_per_core_before"}
 
 
 def test_older_documents_without_load_still_validate_and_a_bad_load_does_not():
