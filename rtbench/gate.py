@@ -14,10 +14,10 @@ against the calibration, so one check in three failed unchanged code (issue 11).
 - Two views. A variant is slower against the calibration, or against the other variants of the
   run (its change over the median change of the others): contention that moves every model
   against the calibration cannot hide a variant that stands out.
-- A slower variant that stands out from the others is a suspect; so is one that moved with them
-  (a block they share slowed), unless the calibration itself is in doubt (the machine was busy,
-  or the calibration ran much longer or shorter than in the baseline): then a shared slowdown
-  cannot be told from contention, and the row is "inconclusive" (it does not fail).
+- A slower variant is a suspect; but one that moved with the others (they are past the threshold
+  too: a block they share slowed) is "inconclusive", and does not fail, when the calibration
+  itself is in doubt (the machine was busy, or the calibration ran much longer or shorter than in
+  the baseline): then a shared slowdown cannot be told from contention.
 - A second measurement. With `remeasure`, the suspects are measured again and fail only if the
   slowdown repeats: one that stood out against a reference variant (the unchanged one most typical
   of the run, timed in the same rounds, so contention hits both alike), one that moved with the
@@ -63,6 +63,9 @@ DEFAULT_ALPHA = 0.01
 CALIBRATION_RATIO_WARN = 1.5
 # Below this many samples per side a rank test has little power: p is reported, with a note.
 MIN_SAMPLES_FOR_P = 8
+# The view against the other variants needs this many others: their median then holds when one
+# of them changed (with one or two, a variant that got faster would make another look slower).
+MIN_OTHERS = 3
 # On a busy machine the second measurement must show a change this many times the threshold
 # (30%) to confirm: contention alone moved single variants by up to 30% against the calibration
 # beside one busy-loop process, while a 1.5x slowdown (+50%) still clears it.
@@ -93,6 +96,7 @@ class GateRow:
     failed: bool = False
     vs_others: float | None = None  # (1 + change) / the other variants' median (1 + change) - 1
     stands_out: bool = False  # slower against the other variants (significant, past threshold)
+    others_moved: bool = False  # the other variants' median change is past the threshold too
     grew: bool = False  # params or GMACs grew
 
 
@@ -253,8 +257,10 @@ def compare(
             rows.append(_row(key, "missing", failed=True, note="not in the current run"))
         elif b["status"] == "ok" and c["status"] == "ok":
             others = [r for k, r in ratios.items() if k != key and k[1] == key[1]]
-            others_ratio = median(others) if others else None
-            rows.append(_compare_ok_rows(key, b, c, threshold, alpha, allow_growth, others_ratio))
+            others_ratio = median(others) if len(others) >= MIN_OTHERS else None
+            row = _compare_ok_rows(key, b, c, threshold, alpha, allow_growth, others_ratio)
+            row.others_moved = bool(others) and median(others) - 1 > threshold
+            rows.append(row)
         elif c["status"] == "error":
             # Already broken in the baseline: nothing regressed, but keep it visible.
             was_ok = b["status"] == "ok"
@@ -290,10 +296,11 @@ def _calibration_doubt(baseline: dict, current: dict) -> str | None:
 
 
 def _doubt(report: GateReport, doubt: str, allow_growth: bool) -> None:
-    """Slower rows that moved with the other variants (slower against the calibration only) are
-    inconclusive when the calibration is in doubt: a shared slowdown cannot be told from it."""
+    """Slower rows that moved with the other variants (they did not stand out, and the others
+    moved past the threshold too) are inconclusive when the calibration is in doubt: a shared
+    slowdown cannot be told from contention."""
     for row in report.rows:
-        if row.verdict == "slower" and not row.stands_out:
+        if row.verdict == "slower" and not row.stands_out and row.others_moved:
             row.verdict, row.failed = "inconclusive", row.grew and not allow_growth
             row.note = _join(
                 row.note, f"slower with the others against the calibration, but {doubt}"
@@ -312,8 +319,10 @@ def _confirm(
     suspects = [r for r in report.rows if r.verdict == "slower"]
     references = {}  # runtime -> the key of its reference row
     for runtime in dict.fromkeys(r.runtime for r in suspects if r.stands_out):
+        # typical of the run: not slower, same size, its change within the threshold of the others'
         steady = [r for r in report.rows if r.runtime == runtime and r.vs_others is not None
-                  and r.verdict != "slower" and not r.grew]  # fmt: skip
+                  and r.verdict != "slower" and not r.grew
+                  and abs(r.vs_others) <= report.threshold]  # fmt: skip
         if steady:
             reference = min(steady, key=lambda r: abs(r.vs_others))
             references[runtime] = (reference.variant, runtime)

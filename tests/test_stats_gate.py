@@ -495,6 +495,19 @@ def test_on_a_busy_machine_confirming_takes_twice_the_threshold(load, verdict):
     assert (needed in row_of(report, "E").note) == bool(load)
 
 
+def test_on_a_busy_machine_a_slowdown_the_others_do_not_share_is_measured_again():
+    # Two variants: no view against the others, but A did not move, so E's +50% is no shared
+    # slowdown; it is confirmed against the calibration, past twice the threshold.
+    base, current = make_results(0), make_results(1, slow={"E": 1.5})
+    for document in (base, current):
+        document["rows"] = [r for r in document["rows"] if r["variant"] in ("A", "E")]
+    current["load"] = BUSY
+    again = Remeasured(slow={"E": 1.5})
+    report = compare(base, current, remeasure=again)
+    assert again.asked == [["E"]] and report.failed
+    assert "against the calibration" in row_of(report, "E").note
+
+
 def test_a_high_load_as_the_run_started_alone_is_no_doubt():
     # Load before a run includes whatever ran just before it (a test suite, an earlier check):
     # only what other processes took while timing puts the calibration in doubt.
@@ -510,6 +523,24 @@ def test_a_calibration_that_ran_much_longer_puts_a_shared_slowdown_in_doubt():
     current["calibration"]["median_ms"] *= 3  # another machine, or a very busy one
     report = compare(make_results(0), current)
     assert not report.failed and "calibration ran 3x as long" in report.rows[0].note
+
+
+def test_a_faster_variant_makes_no_other_look_slower():
+    # With one other variant, "the others" would be the faster one: that view needs three.
+    base, current = make_results(0), make_results(1, slow={"E": 0.6})
+    for document in (base, current):
+        document["rows"] = [r for r in document["rows"] if r["variant"] in ("A", "E")]
+    report = compare(base, current)
+    assert verdicts(report) == {"A": "same", "E": "faster"}
+    assert row_of(report, "A").vs_others is None
+
+
+def test_the_reference_is_a_variant_typical_of_the_run():
+    again = Remeasured(slow={"D": 1.5, "B": 0.6})
+    report = compare(make_results(0), make_results(1, slow={"D": 1.5, "B": 0.6}), remeasure=again)
+    (asked,) = again.asked
+    assert asked[0] == "D" and asked[1] not in ("D", "B")  # not the variant that got faster
+    assert report.failed and row_of(report, "D").verdict == "slower"
 
 
 def test_nothing_is_measured_again_without_a_suspect():
