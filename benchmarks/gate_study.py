@@ -136,6 +136,8 @@ def main() -> None:
                     "caught": args.slow_variant in slowed,
                     "seconds": seconds,
                     "verdicts": verdict,
+                    # change against the calibration, against the others, p (first measurement)
+                    "changes": {r.variant: [r.change, r.vs_others, r.p_value] for r in report.rows},
                     "notes": {r.variant: r.note for r in report.rows if r.note},
                     "warnings": report.warnings,
                 }
