@@ -4,13 +4,17 @@ report.
 Commands are thin: they parse options, call plain functions and print. The measuring options that
 `run`, `compare` and `baseline` share are declared once, in `MeasureOptions`, and reach the run's
 `BenchConfig` field by field in `MeasureOptions.config`. A user error is one line on stderr and
-exit code 1 (2 for `check` on unusable input), never a traceback; user text is printed as text,
-never read as markup.
+exit code 1 (2 for a usage error and for `check` on unusable input), never a traceback; Ctrl-C
+exits 130 and SIGTERM 143, after the files being written are cleaned up; user text is printed as
+text, never read as markup.
 """
 
 import datetime as dt
+import importlib
 import inspect
+import signal
 import sys
+import threading
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,13 +31,44 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 from rich.text import Text
 
-from rtbench.config import BenchConfig, BenchError
+from rtbench.config import BenchConfig, BenchError, check_config
 from rtbench.gate import DEFAULT_ALPHA, DEFAULT_THRESHOLD, GateError
 from rtbench.measure.timing import TimingPlan
 from rtbench.results import ResultsError
 from rtbench.spec import DEFAULT_VARIANTS_DIR, SpecError, load_variants, select
+from rtbench.text import clip
+
+# click's exceptions, or those of the copy of click that typer >= 0.2x carries: where typer's own
+# BadParameter lives.
+_click_errors = importlib.import_module(typer.BadParameter.__module__)
+
+
+class OneLineUsageErrors(typer.core.TyperGroup):
+    """Usage errors (an unknown option, a value that is not a number) as one line and exit 2,
+    click's convention, instead of typer's multi-line box."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except getattr(_click_errors, "NoArgsIsHelpError", ()):
+            return super().main(*args, **kwargs)  # `rtbench` alone: typer's help, as ever
+        except _click_errors.UsageError as err:
+            hint = f" (see '{err.ctx.command_path} --help')" if err.ctx else ""
+            error(err.format_message() + hint)
+            sys.exit(err.exit_code)
+        except _click_errors.ClickException as err:
+            error(err.format_message())
+            sys.exit(err.exit_code)
+        except typer.Abort:
+            error("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 app = typer.Typer(
+    cls=OneLineUsageErrors,
     help="Benchmark the encoder ablation of RT-DETR (CVPR 2024, Table 3): params, FLOPs, latency.",
     no_args_is_help=True,
     add_completion=False,
@@ -49,6 +84,7 @@ GATE_SIZE = 256  # the gate runs whole detectors at a reduced size: minutes, not
 GATE_ITERS = 20  # samples per variant: enough for the rank test to see a real slowdown clearly
 USER_ERRORS = (SpecError, BenchError, ResultsError, OSError)
 CACHE = ".cache"  # exported graphs and engines, inside the results folder, reused across runs
+ERROR_LIMIT = 500  # characters of an error line; values in it are quoted shorter (rtbench.text)
 
 _CONFIG, _TIMING = BenchConfig(), TimingPlan()
 MEASURING = "Measuring"  # the help panel of the shared options
@@ -150,20 +186,46 @@ def measuring(exclude: tuple[str, ...] = (), **defaults) -> Callable:
     return decorate
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what CI runners and SLURM send), raised where the program is so that it unwinds
+    like Ctrl-C: a file being written is removed, files already written stay whole."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM raises Terminated while a command runs; only a command installs this, never an
+    import, and only the main thread can."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def user_errors(command: Callable | None = None, *, code: int = 1) -> Callable:
-    """Turn the errors a user can cause into one line and exit `code`, never a traceback."""
+    """Turn the errors a user can cause into one line and exit `code`, never a traceback; Ctrl-C
+    and SIGTERM into one line and their conventional exit codes, 130 and 143."""
 
     def decorate(command: Callable) -> Callable:
         @wraps(command)
         def wrapper(*args, **kwargs):
             try:
-                return command(*args, **kwargs)
+                with _sigterm_unwinds():
+                    return command(*args, **kwargs)
             except USER_ERRORS as err:
                 error(str(err))
                 raise typer.Exit(code) from None
-            except KeyboardInterrupt:
-                err_console.print("interrupted; files already written are intact")
-                raise typer.Exit(130) from None
+            except KeyboardInterrupt as err:
+                stopped = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
+                err_console.print(Text(f"{stopped}; files already written are intact"))
+                raise typer.Exit(143 if isinstance(err, Terminated) else 130) from None
 
         return wrapper
 
@@ -171,7 +233,9 @@ def user_errors(command: Callable | None = None, *, code: int = 1) -> Callable:
 
 
 def error(message: str) -> None:
-    err_console.print(Text("error: ", style="red") + Text(message), highlight=False)
+    """One line on stderr, however long the message or narrow the terminal."""
+    text = Text("error: ", style="red") + Text(clip(message, ERROR_LIMIT))
+    err_console.print(text, highlight=False, soft_wrap=True)
 
 
 def warning(message: str) -> None:
@@ -211,7 +275,12 @@ def show(
     typer.echo(yaml.safe_dump(_spec_record(spec), sort_keys=False, width=1000).rstrip())
     scopes = ("encoder", "detector") if detector else ("encoder",)
     table = Table("part", *(f"{s} params" for s in scopes), title="Parameters")
-    counted = {s: build_model(spec, s) for s in scopes}
+    try:
+        counted = {s: build_model(spec, s) for s in scopes}
+    except (RuntimeError, MemoryError) as err:  # a spec too big for this machine
+        from rtbench.runner import describe_error
+
+        raise BenchError(f"{spec.name}: cannot build: {describe_error(err)}") from None
     parts = {s: param_parts(m) for s, m in counted.items()}
     for part in parts[scopes[-1]]:
         table.add_row(part, *(_count(parts[s].get(part)) for s in scopes))
@@ -316,10 +385,9 @@ def baseline(
     options: MeasureOptions,
 ) -> None:
     """Measure the regression gate's workload (reduced size) and write a baseline file."""
-    from rtbench.report.files import write_json
+    from rtbench.report.files import check_output_file, write_json
 
-    if out.is_dir():
-        raise BenchError(f"--out {out}: is a folder; name the baseline file to write")
+    check_output_file(out, f"--out {out}")  # before minutes of measuring, not after
     cfg = replace(options.config(), flops=True)  # the gate compares sizes too
     document = _measure(variants or ["all"], options.variants_dir, cfg, cache_dir=None)
     document["run_id"] = out.stem
@@ -346,9 +414,11 @@ def check(
     results_dir: ResultsDir = DEFAULT_RESULTS_DIR,
 ) -> None:
     """Exit 1 when a variant got slower or bigger than the baseline, 0 otherwise, 2 on unusable
-    input. Latency is compared normalized by a calibration workload timed in the same run."""
+    input. Latency is compared normalized by a calibration workload timed in the same run; when
+    measuring, a slower variant is measured again and fails only if the slowdown repeats."""
     from rtbench.gate import compare as gate_compare
     from rtbench.gate import render
+    from rtbench.report.files import check_output_location, write_json
     from rtbench.report.write import write_run
     from rtbench.results import load_results
     from rtbench.runner import config_from_record
@@ -356,7 +426,9 @@ def check(
     if not 0 < threshold < 10 or not 0 < alpha < 1:
         raise GateError("--threshold must be in (0, 10) and --alpha in (0, 1)")
     base = load_results(baseline)
+    remeasure = None
     if current is None:
+        check_output_location(results_dir, None)  # before minutes of measuring, not after
         names = list(dict.fromkeys(row["variant"] for row in base["rows"]))
         specs = load_variants(variants_dir)
         present = [name for name in names if name in specs]  # a deleted variant shows as missing
@@ -366,13 +438,25 @@ def check(
         console.print(Text(f"current: {run_dir}"))
         for message in warnings:
             warning(message)
+
+        def remeasure(variants: list[str]) -> dict:
+            console.print(Text(f"confirming a slowdown: measuring {', '.join(variants)} again"))
+            again = replace(cfg, flops=False)  # sizes were compared already
+            return _measure(variants, variants_dir, again, results_dir / CACHE)
     else:
         document = load_results(current)
-    report = gate_compare(base, document, threshold, alpha, allow_growth)
+    report = gate_compare(base, document, threshold, alpha, allow_growth, remeasure)
+    if report.remeasured is not None:  # nothing measured is lost
+        report.remeasured["run_id"] = f"{run_dir.name}-confirmation"
+        write_json(run_dir / "confirmation.json", report.remeasured)
+        console.print(Text(f"second measurement: {run_dir / 'confirmation.json'}"))
     console.print(render(report))
     for message in report.warnings:
         warning(message)
     verdict = "FAIL: regression" if report.failed else "pass"
+    unsure = [f"{r.variant} ({r.runtime})" for r in report.rows if r.verdict == "inconclusive"]
+    if unsure:
+        verdict += f"; inconclusive for {', '.join(unsure)}: check again on an idle machine"
     console.print(Text(f"gate: {verdict} (baseline {baseline})"))
     if report.failed:
         raise typer.Exit(1)
@@ -641,6 +725,7 @@ def _measure(
     from rtbench.runner import run_benchmark
 
     specs = select(load_variants(variants_dir), names)
+    check_config(cfg)  # before the progress bar: a bad option is one line, nothing else
     with _progress() as on_event:
         return run_benchmark(specs, cfg, on_event, cache_dir=cache_dir)
 

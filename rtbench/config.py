@@ -7,9 +7,17 @@ from dataclasses import dataclass, field
 import torch
 
 from rtbench.measure.timing import TimingPlan
+from rtbench.text import quote
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit value
+# Upper bounds far past any real run (Table 3: 640, batch 1), so that a typo of a few extra zeros
+# fails at once instead of after every model was built (or with an overflow deep in torch).
+MAX_SIZE = 16384  # one 16k image through the detector needs tens of GB already
+MAX_BATCH = 4096
+MAX_THREADS = 1024  # torch takes a C int; no machine we measure on has more cores
+MAX_CALLS = 100_000  # --warmup / --iters: a fixed count past this runs for days
+MAX_MIN_TIME_S = 3600.0  # seconds of samples per variant; more would never end a run
 
 
 class BenchError(Exception):
@@ -51,23 +59,25 @@ def check_settings(cfg: BenchConfig) -> None:
     from rtbench.runtimes import RUNTIMES, get_runtime
 
     if cfg.scope not in SCOPES:
-        raise BenchError(f"unknown scope {cfg.scope!r}; choose from {', '.join(SCOPES)}")
+        raise BenchError(f"unknown scope {quote(cfg.scope)}; choose from {', '.join(SCOPES)}")
     if cfg.dtype not in DTYPES:
-        raise BenchError(f"unknown dtype {cfg.dtype!r}; choose from {', '.join(DTYPES)}")
+        raise BenchError(f"unknown dtype {quote(cfg.dtype)}; choose from {', '.join(DTYPES)}")
     if cfg.size < 32 or cfg.size % 32:
         raise BenchError(f"--size {cfg.size}: must be a positive multiple of 32 (stride of S5)")
+    if cfg.size > MAX_SIZE:
+        raise BenchError(f"--size {quote(cfg.size)}: must be at most {MAX_SIZE}")
     smallest = min_input_size(cfg.scope)
     if cfg.size < smallest:
         raise BenchError(
             f"--size {cfg.size} is too small at {cfg.scope} scope: the decoder keeps the top 300 "
             f"encoder cells; use --size {smallest} or more"
         )
-    if cfg.batch < 1:
-        raise BenchError(f"--batch {cfg.batch}: must be at least 1")
-    if cfg.threads is not None and cfg.threads < 1:
-        raise BenchError(f"--threads {cfg.threads}: must be at least 1")
+    if not 1 <= cfg.batch <= MAX_BATCH:
+        raise BenchError(f"--batch {quote(cfg.batch)}: must be between 1 and {MAX_BATCH}")
+    if cfg.threads is not None and not 1 <= cfg.threads <= MAX_THREADS:
+        raise BenchError(f"--threads {quote(cfg.threads)}: must be between 1 and {MAX_THREADS}")
     if not 0 <= cfg.seed <= MAX_SEED:
-        raise BenchError(f"--seed {cfg.seed}: must be between 0 and 2**63 - 1")
+        raise BenchError(f"--seed {quote(cfg.seed)}: must be between 0 and 2**63 - 1")
     _check_timing(cfg.timing)
     if not cfg.runtimes:
         raise BenchError("no runtime given; name at least one with --runtime")
@@ -81,22 +91,27 @@ def check_settings(cfg: BenchConfig) -> None:
 
 
 def _check_timing(plan: TimingPlan) -> None:
-    if plan.warmup < 0 or (plan.iters is not None and plan.iters < 1):
-        raise BenchError("--warmup must be >= 0 and --iters >= 1")
-    if not (math.isfinite(plan.min_time_s) and plan.min_time_s > 0):
-        raise BenchError(f"--min-time {plan.min_time_s}: must be a positive number of seconds")
+    if not 0 <= plan.warmup <= MAX_CALLS or (
+        plan.iters is not None and not 1 <= plan.iters <= MAX_CALLS
+    ):
+        raise BenchError(f"--warmup must be >= 0 and --iters >= 1, both at most {MAX_CALLS:,}")
+    if not (math.isfinite(plan.min_time_s) and 0 < plan.min_time_s <= MAX_MIN_TIME_S):
+        raise BenchError(
+            f"--min-time {quote(plan.min_time_s)}: must be a positive number of seconds, "
+            f"at most {MAX_MIN_TIME_S:g}"
+        )
 
 
 def _device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise BenchError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+        raise BenchError(f"unknown device {quote(name)}; use cpu, cuda or cuda:N") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise BenchError("CUDA was asked for but no CUDA GPU is available; use --device cpu")
         if (device.index or 0) >= torch.cuda.device_count():
-            raise BenchError(f"{name}: only {torch.cuda.device_count()} CUDA device(s)")
+            raise BenchError(f"{quote(name)}: only {torch.cuda.device_count()} CUDA device(s)")
     elif device.type != "cpu":
-        raise BenchError(f"unsupported device {name!r}; use cpu, cuda or cuda:N")
+        raise BenchError(f"unsupported device {quote(name)}; use cpu, cuda or cuda:N")
     return device

@@ -4,15 +4,31 @@ Latency is compared after normalization: every latency sample of a run is divide
 the calibration workload (rtbench.measure.calibration) taken in the same interleaved round
 (`latency_normalized_samples`), so a machine that is uniformly slower today passes, while a
 change that slows the models but not the calibration is flagged.
-A variant is "slower" only when the normalized median grew by more than `threshold` AND a
+A change is significant only when the normalized median grew by more than `threshold` AND a
 one-sided Mann-Whitney test says current samples tend to be larger (p < alpha): the threshold
 guards against the drift normalization does not remove, the test against a lucky pair of medians.
 Params and GMACs must match exactly; growth fails unless allowed.
+
+A shared machine defeats that test alone: a busy neighbour slows variants unequally, by up to 30%
+against the calibration, so one check in three failed unchanged code (issue 11). So:
+- Two views. A variant is slower against the calibration, or against the other variants of the
+  run (its change over the median change of the others): contention that moves every model
+  against the calibration cannot hide a variant that stands out.
+- A slower variant is a suspect; but one that moved with the others (they are past the threshold
+  too: a block they share slowed) is "inconclusive", and does not fail, when the calibration
+  itself is in doubt (the machine was busy, or the calibration ran much longer or shorter than in
+  the baseline): then a shared slowdown cannot be told from contention.
+- A second measurement. With `remeasure`, the suspects are measured again and fail only if the
+  slowdown repeats: one that stood out against a reference variant (the unchanged one most typical
+  of the run, timed in the same rounds, so contention hits both alike), one that moved with the
+  others against the calibration; on a busy machine, by twice the threshold. Noise rarely
+  repeats; a real slowdown always does.
 
 This module holds logic only; the CLI turns a failed report into exit code 1.
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from statistics import median
 
@@ -20,7 +36,9 @@ from rich.table import Table
 from rich.text import Text
 
 from rtbench import results
+from rtbench.measure.load import contention_signs
 from rtbench.measure.stats import mann_whitney
+from rtbench.report.vocabulary import load_warnings
 from rtbench.results import ResultsError
 
 # Config fields that change what is measured; runs differing in any of them are not comparable.
@@ -45,10 +63,21 @@ DEFAULT_ALPHA = 0.01
 CALIBRATION_RATIO_WARN = 1.5
 # Below this many samples per side a rank test has little power: p is reported, with a note.
 MIN_SAMPLES_FOR_P = 8
+# The view against the other variants needs this many others: their median then holds when one
+# of them changed (with one or two, a variant that got faster would make another look slower).
+MIN_OTHERS = 3
+# On a busy machine the second measurement must show a change this many times the threshold
+# (30%) to confirm: contention alone moved single variants by up to 30% against the calibration
+# beside one busy-loop process, while a 1.5x slowdown (+50%) still clears it.
+BUSY_CONFIRM_FACTOR = 2.0
 
 
 class GateError(ResultsError):
     """Input the gate cannot compare; the message is one line meant for the user."""
+
+
+# variant names -> a results document of those variants, measured as the baseline was
+Remeasure = Callable[[list[str]], dict]
 
 
 @dataclass
@@ -59,11 +88,16 @@ class GateRow:
     current_norm: float | None  # same, current run
     change: float | None  # current_norm / baseline_norm - 1
     p_value: float | None  # one-sided Mann-Whitney, in the direction of `change`
-    verdict: str  # slower | faster | same | grew | error | missing | new
+    # slower | faster | same | unconfirmed | inconclusive | grew | error | missing | new
+    verdict: str
     params_change: int | None  # current - baseline; None when not comparable
     gmacs_change: float | None  # current - baseline, 0.0 within rel. 1e-9
     note: str = ""
     failed: bool = False
+    vs_others: float | None = None  # (1 + change) / the other variants' median (1 + change) - 1
+    stands_out: bool = False  # slower against the other variants (significant, past threshold)
+    others_moved: bool = False  # the other variants' median change is past the threshold too
+    grew: bool = False  # params or GMACs grew
 
 
 @dataclass
@@ -73,6 +107,7 @@ class GateReport:
     threshold: float = DEFAULT_THRESHOLD
     alpha: float = DEFAULT_ALPHA
     warnings: list[str] = field(default_factory=list)  # non-fatal differences, e.g. thread count
+    remeasured: dict | None = None  # the second measurement of the suspects, when one was made
 
 
 def _usable(document: dict, label: str) -> results.Document:
@@ -99,7 +134,8 @@ def _check_comparable(baseline: dict, current: dict) -> list[str]:
         raise GateError(
             f"calibration differs (baseline {b_cal!r}, current {c_cal!r}): rerun the baseline"
         )
-    warnings = []
+    warnings = [f"{label} run: {line}" for label, document in (("baseline", baseline),
+                ("current", current)) for line in load_warnings(document.get("load"))]  # fmt: skip
     b_ms, c_ms = baseline["calibration"]["median_ms"], current["calibration"]["median_ms"]
     if max(b_ms, c_ms) / min(b_ms, c_ms) > CALIBRATION_RATIO_WARN:
         warnings.append(
@@ -137,10 +173,22 @@ def _compare_ok_rows(
     threshold: float,
     alpha: float,
     allow_growth: bool,
+    others: float | None = None,
 ) -> GateRow:
+    """One row's verdict; `others` is the median ratio (current / baseline normalized median) of
+    the run's other variants of the same runtime, None when there are none."""
     base, cur = b_row["latency_normalized_samples"], c_row["latency_normalized_samples"]
     b_med, c_med, change, p, verdict = _latency_verdict(base, cur, threshold, alpha)
     notes = []
+    vs_others, stands_out = None, False
+    if others is not None:
+        _, _, vs_others, p_others, versus = _latency_verdict(
+            base, [x / others for x in cur], threshold, alpha
+        )
+        stands_out = versus == "slower"
+        if stands_out and verdict != "slower":
+            verdict = "slower"
+            notes.append(f"{vs_others:+.1%} against the other variants (p={_fmt_p(p_others)})")
     if min(len(base), len(cur)) < MIN_SAMPLES_FOR_P:
         notes.append(f"only {min(len(base), len(cur))} samples: little power")
 
@@ -173,6 +221,9 @@ def _compare_ok_rows(
         gmacs_change=gmacs_change,
         note="; ".join(notes),
         failed=failed,
+        vs_others=vs_others,
+        stands_out=stands_out,
+        grew=grew,
     )
 
 
@@ -182,15 +233,22 @@ def compare(
     threshold: float = DEFAULT_THRESHOLD,
     alpha: float = DEFAULT_ALPHA,
     allow_growth: bool = False,
+    remeasure: Remeasure | None = None,
 ) -> GateReport:
     """Compare current against baseline; the report fails on any slower, grown, errored or
-    missing variant. Variants only in current are listed as "new" and never fail."""
+    missing variant. Variants only in current are listed as "new" and never fail. With
+    `remeasure`, a slower variant fails only if a second measurement confirms it."""
     baseline, current = _usable(baseline, "baseline"), _usable(current, "current")
     warnings = _check_comparable(baseline, current)
     b_rows = {results.row_key(r): r for r in baseline["rows"]}
     c_rows = {results.row_key(r): r for r in current["rows"]}
     if not b_rows.keys() & c_rows.keys():
         raise GateError("baseline and current have no (variant, runtime) in common")
+    ratios = {
+        key: _norm_median(c_rows[key]) / _norm_median(b)
+        for key, b in b_rows.items()
+        if b["status"] == "ok" and c_rows.get(key, {}).get("status") == "ok"
+    }
 
     rows = []
     for key, b in b_rows.items():
@@ -198,7 +256,11 @@ def compare(
         if c is None:
             rows.append(_row(key, "missing", failed=True, note="not in the current run"))
         elif b["status"] == "ok" and c["status"] == "ok":
-            rows.append(_compare_ok_rows(key, b, c, threshold, alpha, allow_growth))
+            others = [r for k, r in ratios.items() if k != key and k[1] == key[1]]
+            others_ratio = median(others) if len(others) >= MIN_OTHERS else None
+            row = _compare_ok_rows(key, b, c, threshold, alpha, allow_growth, others_ratio)
+            row.others_moved = bool(others) and median(others) - 1 > threshold
+            rows.append(row)
         elif c["status"] == "error":
             # Already broken in the baseline: nothing regressed, but keep it visible.
             was_ok = b["status"] == "ok"
@@ -211,13 +273,95 @@ def compare(
             norm = _norm_median(c) if c["status"] == "ok" else None
             note = "" if c["status"] == "ok" else f"error: {c.get('error') or 'no message'}"
             rows.append(_row(key, "new", current_norm=norm, note=note))
-    return GateReport(
-        rows=rows,
-        failed=any(r.failed for r in rows),
-        threshold=threshold,
-        alpha=alpha,
-        warnings=warnings,
-    )
+    report = GateReport(rows, any(r.failed for r in rows), threshold, alpha, warnings)
+    doubt = _calibration_doubt(baseline, current)
+    if doubt:
+        _doubt(report, doubt, allow_growth)
+    if remeasure is not None and any(r.verdict == "slower" for r in rows):
+        _confirm(report, b_rows, remeasure, allow_growth, doubt)
+    return report
+
+
+def _calibration_doubt(baseline: dict, current: dict) -> str | None:
+    """Why a change of the run as a whole against the calibration cannot be trusted, if it
+    cannot: contention (or another machine) moves the models against the calibration by tens of
+    percent, as a shared slowdown would."""
+    for label, document in (("current", current), ("baseline", baseline)):
+        if contention_signs(document.get("load")):
+            return f"the machine was busy during the {label} run"
+    b_ms, c_ms = baseline["calibration"]["median_ms"], current["calibration"]["median_ms"]
+    if max(b_ms, c_ms) / min(b_ms, c_ms) > CALIBRATION_RATIO_WARN:
+        return f"the calibration ran {c_ms / b_ms:.2g}x as long as in the baseline"
+    return None
+
+
+def _doubt(report: GateReport, doubt: str, allow_growth: bool) -> None:
+    """Slower rows that moved with the other variants (they did not stand out, and the others
+    moved past the threshold too) are inconclusive when the calibration is in doubt: a shared
+    slowdown cannot be told from contention."""
+    for row in report.rows:
+        if row.verdict == "slower" and not row.stands_out and row.others_moved:
+            row.verdict, row.failed = "inconclusive", row.grew and not allow_growth
+            row.note = _join(
+                row.note, f"slower with the others against the calibration, but {doubt}"
+            )
+    report.failed = any(r.failed for r in report.rows)
+
+
+def _confirm(
+    report: GateReport, b_rows: dict, remeasure: Remeasure, allow_growth: bool, doubt: str | None
+) -> None:
+    """Measure the slower rows once more and keep "slower" only where the second measurement
+    agrees: a row that stood out from the other variants against a reference row of its runtime
+    (the unchanged row most typical of the run, timed in the same rounds), else against the
+    calibration; past the threshold, or twice the threshold when the calibration is in doubt."""
+    threshold = report.threshold * (BUSY_CONFIRM_FACTOR if doubt else 1.0)
+    suspects = [r for r in report.rows if r.verdict == "slower"]
+    references = {}  # runtime -> the key of its reference row
+    for runtime in dict.fromkeys(r.runtime for r in suspects if r.stands_out):
+        # typical of the run: not slower, same size, its change within the threshold of the others'
+        steady = [r for r in report.rows if r.runtime == runtime and r.vs_others is not None
+                  and r.verdict != "slower" and not r.grew
+                  and abs(r.vs_others) <= report.threshold]  # fmt: skip
+        if steady:
+            reference = min(steady, key=lambda r: abs(r.vs_others))
+            references[runtime] = (reference.variant, runtime)
+    names = [r.variant for r in suspects] + [key[0] for key in references.values()]
+    again = results.validate(results.upgrade(remeasure(list(dict.fromkeys(names)))), "re-measured")
+    report.remeasured = again
+    a_rows = {results.row_key(r): r for r in again["rows"]}
+    for row in suspects:
+        key = (row.variant, row.runtime)
+        reference = references.get(row.runtime) if row.stands_out else None
+        second = a_rows.get(key, {})
+        if second.get("status") != "ok":
+            error = second.get("error") or "not measured"
+            row.note = _join(row.note, f"second measurement failed ({error}): not confirmed")
+            continue
+        base, cur = b_rows[key]["latency_normalized_samples"], second["latency_normalized_samples"]
+        against = "the calibration"
+        if reference is not None and a_rows.get(reference, {}).get("status") == "ok":
+            base = _scaled(base, _norm_median(b_rows[reference]))
+            cur = _scaled(cur, _norm_median(a_rows[reference]))
+            against = reference[0]
+        _, _, change, p, verdict = _latency_verdict(base, cur, threshold, report.alpha)
+        measured = f"second measurement {change:+.1%} against {against} (p={_fmt_p(p)})"
+        if doubt:
+            measured += f", needed +{threshold:.0%} as {doubt}"
+        if verdict == "slower":
+            row.note = _join(row.note, f"{measured}: confirmed")
+        else:
+            row.verdict, row.failed = "unconfirmed", row.grew and not allow_growth
+            row.note = _join(row.note, f"{measured}: not repeated, so noise")
+    report.failed = any(r.failed for r in report.rows)
+
+
+def _scaled(samples: list[float], by: float) -> list[float]:
+    return [x / by for x in samples]
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
 
 
 def _norm_median(row: dict) -> float:
@@ -244,6 +388,8 @@ _VERDICT_STYLE = {
     "faster": "green",
     "new": "cyan",
     "same": "",
+    "unconfirmed": "yellow",
+    "inconclusive": "yellow",
 }
 
 
@@ -270,6 +416,7 @@ def render(report: GateReport) -> Table:
     table.add_column("baseline (x calib)", justify="right")
     table.add_column("current (x calib)", justify="right")
     table.add_column("change (%)", justify="right")
+    table.add_column("vs others (%)", justify="right")
     table.add_column("p", justify="right")
     table.add_column("params Δ", justify="right")
     table.add_column("GMACs Δ", justify="right")
@@ -286,6 +433,7 @@ def render(report: GateReport) -> Table:
             _fmt(r.baseline_norm, ".3f"),
             _fmt(r.current_norm, ".3f"),
             _fmt(None if r.change is None else 100 * r.change, "+.1f"),
+            _fmt(None if r.vs_others is None else 100 * r.vs_others, "+.1f"),
             _fmt_p(r.p_value),
             Text(_fmt(r.params_change, "+,"), style=size_style),
             Text(_fmt(r.gmacs_change, "+.4g"), style=size_style),

@@ -9,7 +9,8 @@ Version history:
   `runtime` and records `runtime_settings`; rows are identified by (variant, runtime). A /1
   document is upgraded on load (its one runtime from the two booleans).
   Optional keys added since, absent from older /2 documents (which load unchanged):
-  `config.breakdown` and each row's `latency_parts` (per-part latency, `--breakdown`).
+  `config.breakdown` and each row's `latency_parts` (per-part latency, `--breakdown`), and `load`
+  (how busy the machine was).
 """
 
 import json
@@ -105,7 +106,19 @@ class Row(TypedDict, total=False):
     latency_parts: dict[str, PartLatency]  # with --breakdown: part label -> its latency
 
 
-class Document(TypedDict):
+class LoadRecord(TypedDict):
+    """How busy the machine was (rtbench.measure.load); a figure the OS does not report is None."""
+
+    cpu_count: int
+    load_per_core_before: float | None  # 1-minute load average / cores, as the run started
+    load_per_core_after: float | None  # same as it ended, the run's own threads included
+    steal_fraction: float | None  # CPU time the hypervisor gave other guests, while timing
+    others_cpu_fraction: float | None  # CPU time other processes used, while timing
+    calibration_drift: float | None  # calibration median, last third of the run / first third
+    calibration_spread: float | None  # calibration IQR / median
+
+
+class _RequiredKeys(TypedDict):
     schema: str
     run_id: str | None
     created: str  # ISO-8601, UTC
@@ -114,6 +127,10 @@ class Document(TypedDict):
     calibration: dict[str, Any]
     peak_gflops_per_s: float
     rows: list[Row]
+
+
+class Document(_RequiredKeys, total=False):
+    load: LoadRecord  # absent from documents written before it was recorded
 
 
 def latency_fields(stats: dict, samples_ms: list[float], warmup_ms: list[float]) -> dict:
@@ -216,6 +233,12 @@ def validate(document: dict, label: str = "results") -> Document:
         raise ResultsError(f"{label}: missing 'calibration' or its 'name'")
     if not _latency(calibration.get("median_ms")):
         raise ResultsError(f"{label}: calibration median_ms must be a positive latency")
+    load = document.get("load", {})
+    if not isinstance(load, dict) or not all(
+        load.get(key) is None or (is_number(load[key]) and load[key] >= 0)
+        for key in LoadRecord.__annotations__
+    ):
+        raise ResultsError(f"{label}: 'load' must map its keys to non-negative numbers or null")
     rows = document.get("rows")
     if not isinstance(rows, list):
         raise ResultsError(f"{label}: missing 'rows' list")

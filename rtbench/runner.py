@@ -22,6 +22,7 @@ from torch import nn
 
 from rtbench import results
 from rtbench.config import DTYPES, BenchConfig, BenchError, check_config
+from rtbench.measure import load
 from rtbench.measure.breakdown import capture_part_inputs
 from rtbench.measure.calibration import CALIBRATION_NAME, calibration_workload, measure_peak_gflops
 from rtbench.measure.env import capture_environment
@@ -72,6 +73,7 @@ def _run(
     build: Builder,
     cache_dir: Path,
 ) -> results.Document:
+    start = load.snapshot()  # before this run adds its own load
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     if device.type == "cuda":
@@ -114,7 +116,9 @@ def _run(
         sampled += 1
         emit(Event("time", sampled, None, f"timing: {sampled} samples"))
 
+    timing_start = load.snapshot()
     timed = measure_interleaved(workloads, cfg.timing, on_sample, describe_error)
+    timing_end = load.snapshot()
     calibration = timed.pop(CALIBRATION)
     if calibration.error:
         raise BenchError(f"the calibration workload failed: {calibration.error}")
@@ -142,6 +146,7 @@ def _run(
             "samples_ms": calibration.samples_ms,
         },
         "peak_gflops_per_s": peak,
+        "load": load.load_record(start, timing_start, timing_end, calibration.samples_ms),
         "rows": rows,
     }
 

@@ -7,6 +7,7 @@ Unknown keys, wrong types and impossible values are errors naming the file and t
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -14,10 +15,21 @@ from pathlib import Path
 
 import yaml
 
+from rtbench.results import MAX_LATENCY_MS
+from rtbench.text import clip, quote
+
 LEVELS = ("S3", "S4", "S5")  # backbone maps at strides 8, 16, 32
 INTRA_MODES = ("none", "per_level", "joint")
 FUSION_TYPES = ("none", "panet", "ccff")
 DEFAULT_VARIANTS_DIR = Path(__file__).resolve().parent.parent / "variants"
+MAX_SPEC_BYTES = 2**20  # a spec is a few hundred bytes; a bigger file is the wrong file
+# Widths (channels, FFN) past a 32-bit count need terabytes for one layer, and torch cannot take
+# sizes past 64 bits at all: an error here beats a crash (or an overflow per row) after building.
+MAX_WIDTH = 2**31 - 1
+# Blocks are built one by one before anything runs; past this a build takes minutes and grows
+# until the OS kills the process, before any error could be reported (Table 3 uses 1 and 3).
+MAX_REPEAT = 100
+MAX_PAPER_PARAMS_M = 10**6  # a trillion parameters: far past any detector
 
 
 class SpecError(ValueError):
@@ -66,13 +78,19 @@ class VariantSpec:
 def load_spec(path: Path) -> VariantSpec:
     where = str(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_SPEC_BYTES + 1)
+        if len(raw) > MAX_SPEC_BYTES:
+            raise SpecError(f"{where}: over {MAX_SPEC_BYTES // 2**20} MiB: not a variant spec")
+        data = yaml.safe_load(raw.decode("utf-8"))
     except OSError as err:
         raise SpecError(f"{where}: cannot read: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{where}: not UTF-8 text (byte {err.start}): not a variant spec") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(err, "problem", None) or "invalid YAML"
+        problem = clip(getattr(err, "problem", None) or "invalid YAML")
         raise SpecError(f"{where}: malformed YAML{at}: {problem}") from None
     if not isinstance(data, dict):
         raise SpecError(f"{where}: expected a mapping of fields, got {_kind(data)}")
@@ -94,7 +112,7 @@ def load_variants(directory: Path = DEFAULT_VARIANTS_DIR) -> dict[str, VariantSp
         spec = load_spec(path)
         if spec.name in specs:
             raise SpecError(
-                f"{path}: name: {spec.name!r} is already used by {specs[spec.name].source}"
+                f"{path}: name: {quote(spec.name)} is already used by {specs[spec.name].source}"
             )
         specs[spec.name] = spec
     if not specs:
@@ -111,7 +129,7 @@ def select(specs: dict[str, VariantSpec], names: list[str]) -> list[VariantSpec]
     for name in names:
         key = name if name in specs else by_lower.get(name.lower())
         if key is None:
-            raise SpecError(f"unknown variant {name!r}; valid names: {', '.join(specs)}")
+            raise SpecError(f"unknown variant {quote(name)}; valid names: {', '.join(specs)}")
         if specs[key] not in chosen:
             chosen.append(specs[key])
     return chosen
@@ -132,10 +150,13 @@ def _parse(cls: type, data: object, where: str, prefix: str):
         raise SpecError(f"{where}: {prefix.rstrip('.')}: expected a mapping, got {_kind(data)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if not isinstance(key, str):
+            raise SpecError(f"{where}: {prefix}{quote(key)}: a field name must be text")
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise SpecError(
-            f"{where}: {prefix}{unknown[0]}: unknown field; valid fields: {', '.join(fields)}"
+            f"{where}: {prefix}{clip(unknown[0])}: unknown field; valid fields: {', '.join(fields)}"
         )
     values = {}
     for name, value in data.items():
@@ -172,25 +193,43 @@ def _coerce(hint, value, where: str, path: str):
     }[hint]
     if not ok:
         raise SpecError(f"{where}: {path}: expected {hint.__name__}, got {_kind(value)}")
-    return float(value) if hint is float else value
+    if hint is float:
+        try:
+            value = float(value)
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value):
+            raise SpecError(f"{where}: {path}: expected a finite number, got {_kind(value)}")
+    return value
 
 
 def _check_values(spec: VariantSpec, where: str) -> None:
     def fail(path: str, why: str) -> typing.NoReturn:
         raise SpecError(f"{where}: {path}: {why}")
 
+    def count(path: str, value: int, low: int = 1, high: int = MAX_WIDTH) -> None:
+        if value < low:
+            fail(path, f"must be at least {low}")
+        if value > high:
+            fail(path, f"must be at most {high:,}")
+
     intra, fusion = spec.intra, spec.fusion
     if not spec.name.strip():
         fail("name", "must not be empty")
-    if len(spec.in_channels) != len(LEVELS) or min(spec.in_channels) < 1:
+    if len(spec.in_channels) != len(LEVELS):
         fail("in_channels", f"need {len(LEVELS)} positive channel counts (S3, S4, S5)")
-    if spec.hidden_dim < 4 or spec.hidden_dim % 4:
+    for i, channels in enumerate(spec.in_channels):
+        count(f"in_channels[{i}]", channels)
+    count("hidden_dim", spec.hidden_dim, 4)
+    if spec.hidden_dim % 4:
         fail("hidden_dim", "must be a positive multiple of 4 (the 2D sin-cos embedding)")
     if intra.mode not in INTRA_MODES:
-        fail("intra.mode", f"unknown mode {intra.mode!r}; choose from {', '.join(INTRA_MODES)}")
+        fail(
+            "intra.mode", f"unknown mode {quote(intra.mode)}; choose from {', '.join(INTRA_MODES)}"
+        )
     for level in intra.levels:
         if level not in LEVELS:
-            fail("intra.levels", f"unknown level {level!r}; choose from {', '.join(LEVELS)}")
+            fail("intra.levels", f"unknown level {quote(level)}; choose from {', '.join(LEVELS)}")
     if len(set(intra.levels)) != len(intra.levels):
         fail("intra.levels", "a level is listed twice")
     if intra.mode == "none" and intra.levels:
@@ -199,26 +238,27 @@ def _check_values(spec: VariantSpec, where: str) -> None:
         fail("intra.levels", f"name at least one level for mode {intra.mode}")
     if intra.level_embedding and intra.mode != "joint":
         fail("intra.level_embedding", "only applies to mode joint")
-    if intra.layers < 1:
-        fail("intra.layers", "must be at least 1")
+    count("intra.layers", intra.layers, high=MAX_REPEAT)
     if intra.heads < 1 or spec.hidden_dim % intra.heads:
         fail("intra.heads", f"must divide hidden_dim ({spec.hidden_dim})")
-    if intra.ffn_dim < 1:
-        fail("intra.ffn_dim", "must be at least 1")
+    count("intra.ffn_dim", intra.ffn_dim)
     if fusion.type not in FUSION_TYPES:
-        fail("fusion.type", f"unknown type {fusion.type!r}; choose from {', '.join(FUSION_TYPES)}")
-    if fusion.depth < 1:
-        fail("fusion.depth", "must be at least 1")
+        fail(
+            "fusion.type",
+            f"unknown type {quote(fusion.type)}; choose from {', '.join(FUSION_TYPES)}",
+        )
+    count("fusion.depth", fusion.depth, high=MAX_REPEAT)
     if spec.paper is not None:
         if not 0 <= spec.paper.ap <= 100:
             fail("paper.ap", "must be a percentage between 0 and 100")
-        if spec.paper.params_m < 0 or spec.paper.latency_ms <= 0:
-            fail("paper", "params_m must be >= 0 and latency_ms > 0")
+        count("paper.params_m", spec.paper.params_m, 0, MAX_PAPER_PARAMS_M)
+        if not 0 < spec.paper.latency_ms < MAX_LATENCY_MS:
+            fail("paper.latency_ms", "must be a positive latency (milliseconds, under an hour)")
 
 
 def _kind(value: object) -> str:
     if value is None:
         return "nothing"
-    return {dict: "a mapping", list: "a list", str: f"text {value!r}"}.get(
-        type(value), f"{type(value).__name__} {value!r}"
+    return {dict: "a mapping", list: "a list", str: f"text {quote(value)}"}.get(
+        type(value), f"{type(value).__name__} {quote(value)}"
     )

@@ -13,7 +13,7 @@ from rtbench.cli import app
 from rtbench.results import SCHEMA
 
 runner = CliRunner()
-SMALL = ["--scope", "encoder", "--size", "64", "--iters", "12", "--min-time", "0.3", "--device",
+SMALL = ["--scope", "encoder", "--size", "64", "--iters", "6", "--min-time", "0.1", "--device",
          "cpu"]  # fmt: skip
 SAMPLES = [1.0 + 0.01 * i for i in range(30)]  # deterministic "latencies", spread 1.00-1.29
 
@@ -25,7 +25,7 @@ def invoke(*args):
 @pytest.fixture(scope="module")
 def measured_baseline(tmp_path_factory):
     path = tmp_path_factory.mktemp("gate") / "baseline.json"
-    result = invoke("baseline", "A", "E", *SMALL, "--out", path)
+    result = invoke("baseline", "A", "B", "Ds5", "E", *SMALL, "--out", path)
     assert result.exit_code == 0, result.output
     return path
 
@@ -44,8 +44,8 @@ def baseline_file(tmp_path, measured_baseline):
 def test_baseline_file_is_a_results_document(measured_baseline):
     doc = json.loads(measured_baseline.read_text())
     assert doc["schema"] == SCHEMA and doc["config"]["size"] == 64
-    assert [r["variant"] for r in doc["rows"]] == ["A", "E"]
-    assert all(r["latency_samples"] == 12 and r["runtime"] == "eager" for r in doc["rows"])
+    assert [r["variant"] for r in doc["rows"]] == ["A", "B", "Ds5", "E"]
+    assert all(r["latency_samples"] == 6 and r["runtime"] == "eager" for r in doc["rows"])
 
 
 def test_unchanged_results_pass(baseline_file):
@@ -81,16 +81,27 @@ def test_params_growth_fails_unless_allowed(tmp_path, baseline_file):
     assert allowed.exit_code == 0, allowed.output
 
 
-def test_check_measures_as_the_baseline_was(tmp_path, measured_baseline):
-    # Wiring only: a fresh measurement of the same workload, gated against a real baseline.
-    # Its verdict depends on this machine's load, so only the exit code's range is asserted.
-    result = invoke("check", "--baseline", measured_baseline, "--results-dir", tmp_path)
-    assert result.exit_code in (0, 1), result.output
-    (run_dir,) = tmp_path.iterdir()
+def test_check_measures_as_the_baseline_was_and_confirms_a_slowdown(tmp_path, measured_baseline):
+    # Wiring: a fresh measurement of the same workload, gated against a real baseline in which E
+    # was made 10x faster, so that today's E is slower by a margin no machine's noise reaches:
+    # E is measured again, the slowdown repeats, and the second measurement is kept too.
+    doc = json.loads(measured_baseline.read_text())
+    doc["rows"][-1]["latency_normalized_samples"] = [
+        x / 10 for x in doc["rows"][-1]["latency_normalized_samples"]
+    ]
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(doc))
+    results_dir = tmp_path / "runs"
+    result = invoke("check", "--baseline", baseline, "--results-dir", results_dir)
+    assert result.exit_code == 1, result.output
+    (run_dir,) = results_dir.iterdir()
     doc = json.loads((run_dir / "results.json").read_text())
     assert doc["config"]["size"] == 64 and doc["config"]["runtimes"] == ["eager"]
-    assert [r["variant"] for r in doc["rows"]] == ["A", "E"]
-    assert "gate: " in result.output
+    assert [r["variant"] for r in doc["rows"]] == ["A", "B", "Ds5", "E"]
+    again = json.loads((run_dir / "confirmation.json").read_text())
+    assert "E" in {r["variant"] for r in again["rows"]} and again["config"]["flops"] is False
+    e_line = next(line for line in result.output.splitlines() if line.startswith("│ E "))
+    assert "slower" in e_line and "gate: FAIL" in result.output
 
 
 @pytest.mark.parametrize(

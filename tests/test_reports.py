@@ -283,3 +283,28 @@ def test_runtime_comparison_against_the_paper():
     assert fit["onnxruntime"]["spearman"] == pytest.approx(1 - 6 * 12 / (6 * 35))
     assert set(files(doc)) == {"runtimes.csv", "runtimes.tex"}
     assert terminal(paper_like()) == [] and files(paper_like()) == {}  # one runtime: no table
+
+
+def test_a_busy_machine_is_warned_about_under_the_table():
+    quiet = {"cpu_count": 2, "load_per_core_before": 0.05, "load_per_core_after": 1.0,
+             "steal_fraction": 0.0, "others_cpu_fraction": 0.01, "calibration_drift": 1.02,
+             "calibration_spread": 0.04}  # fmt: skip
+    doc = paper_like()
+    assert "WARNING" not in markdown(doc)  # written before load was recorded
+    doc["load"] = quiet
+    assert "WARNING" not in markdown(doc)
+    doc["load"] = dict(quiet, load_per_core_before=1.5, others_cpu_fraction=0.4,
+                       calibration_drift=1.3, calibration_spread=0.25)  # fmt: skip
+    text = markdown(doc)
+    busy = next(line for line in text.splitlines() if "the machine was busy" in line)
+    assert busy.startswith("- WARNING: ")
+    assert "load 1.50 per core as it started" in busy
+    assert "other processes used 40% of the CPU while it timed" in busy
+    assert "ratios between them" in busy and "steal" not in busy
+    drift = next(line for line in text.splitlines() if "speed changed within the run" in line)
+    assert "last third of the run was 1.30x the first third's" in drift
+    assert "IQR was 25% of its median" in drift
+    console = Console(width=400, record=True)
+    for item in terminal_report(doc):
+        console.print(item)
+    assert "the machine was busy" in console.export_text()

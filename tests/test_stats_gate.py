@@ -385,6 +385,202 @@ def test_version_1_documents_load_and_gate(tmp_path, flags, runtime):
     assert not compare(loaded, current).failed
 
 
+# ---------------------------------------------------------------- gate: a second measurement
+
+
+class Remeasured:
+    """A fake second measurement: a synthetic run of the variants asked for, with `slow` applied;
+    remembers what it was asked."""
+
+    def __init__(self, slow: dict[str, float] | None = None, seed: int = 2, **changes):
+        self.slow, self.seed, self.changes, self.asked = slow, seed, changes, []
+
+    def __call__(self, names: list[str]) -> dict:
+        self.asked.append(names)
+        document = make_results(self.seed, slow=self.slow)
+        document["rows"] = [dict(r, **self.changes.get(r["variant"], {}))
+                            for r in document["rows"] if r["variant"] in names]  # fmt: skip
+        return document
+
+
+def row_of(report, variant: str):
+    return next(r for r in report.rows if r.variant == variant)
+
+
+def everything(factor: float, **single: float) -> dict[str, float]:
+    return {v: single.get(v, factor) for v in VARIANTS}
+
+
+def test_a_slowdown_that_repeats_fails():
+    again = Remeasured(slow={"E": 1.5})
+    report = compare(make_results(0), make_results(1, slow={"E": 1.5}), remeasure=again)
+    (asked,) = again.asked
+    assert asked[0] == "E" and len(asked) == 2  # the suspect and one reference
+    e = row_of(report, "E")
+    assert report.failed and e.verdict == "slower" and e.failed
+    assert f"against {asked[1]}" in e.note and "confirmed" in e.note
+    assert set(verdicts(report).values()) == {"slower", "same"}
+    assert {r["variant"] for r in report.remeasured["rows"]} == set(asked)  # kept for the files
+
+
+@pytest.mark.parametrize(
+    "first",
+    [{"D": 1.3}, {"D": 1.25, "Ds5": 1.31}],  # the false alarm of issue 11: D +24%, Ds5 +31%
+)
+def test_a_slowdown_that_does_not_repeat_passes(first):
+    report = compare(make_results(0), make_results(1, slow=first), remeasure=Remeasured())
+    assert not report.failed
+    for variant in first:
+        row = row_of(report, variant)
+        assert row.verdict == "unconfirmed" and not row.failed
+        assert "not repeated" in row.note
+
+
+def test_a_slowdown_hidden_by_contention_against_the_calibration_is_still_caught():
+    # A busy machine slowed the calibration more than the models (every variant 0.7x against
+    # it): E's 1.5x slowdown reads +5% against the calibration, +50% against the other variants.
+    contended = everything(0.7, E=0.7 * 1.5)
+    again = Remeasured(slow=contended)
+    report = compare(make_results(0), make_results(1, slow=contended), remeasure=again)
+    e = row_of(report, "E")
+    assert e.change == pytest.approx(0.05, abs=0.04)
+    assert e.vs_others == pytest.approx(0.5, abs=0.06)
+    assert report.failed and e.verdict == "slower" and "confirmed" in e.note
+    assert len(again.asked[0]) == 2  # confirmed against a variant of the same run
+
+
+def test_a_shared_slowdown_is_confirmed_against_the_calibration():
+    again = Remeasured(slow=everything(1.5))
+    report = compare(make_results(0), make_results(1, slow=everything(1.5)), remeasure=again)
+    assert again.asked == [list(VARIANTS)]  # no variant stayed put to serve as a reference
+    assert report.failed and set(verdicts(report).values()) == {"slower"}
+    assert all("against the calibration" in r.note for r in report.rows)
+
+
+def test_a_shared_slowdown_that_does_not_repeat_passes():
+    report = compare(make_results(0), make_results(1, slow=everything(1.5)), remeasure=Remeasured())
+    assert not report.failed and set(verdicts(report).values()) == {"unconfirmed"}
+
+
+BUSY = {"cpu_count": 2, "load_per_core_before": 0.9, "others_cpu_fraction": 0.4}
+
+
+@pytest.mark.parametrize("busy", ["current", "baseline"])
+def test_on_a_busy_machine_a_shared_slowdown_is_inconclusive(busy):
+    documents = {"baseline": make_results(0), "current": make_results(1, slow=everything(1.5))}
+    documents[busy]["load"] = BUSY
+    again = Remeasured(slow=everything(1.5))
+    report = compare(documents["baseline"], documents["current"], remeasure=again)
+    assert again.asked == [] and not report.failed  # measuring again would not tell
+    assert set(verdicts(report).values()) == {"inconclusive"}
+    assert all(f"busy during the {busy} run" in r.note for r in report.rows)
+
+
+def test_on_a_busy_machine_a_variant_that_stands_out_is_still_confirmed():
+    current = make_results(1, slow={"E": 1.5})
+    current["load"] = BUSY
+    again = Remeasured(slow={"E": 1.5})
+    report = compare(make_results(0), current, remeasure=again)
+    assert report.failed and row_of(report, "E").verdict == "slower" and len(again.asked[0]) == 2
+
+
+@pytest.mark.parametrize(("load", "verdict"), [(None, "slower"), (BUSY, "unconfirmed")])
+def test_on_a_busy_machine_confirming_takes_twice_the_threshold(load, verdict):
+    current = make_results(1, slow={"E": 1.22})  # +22% twice: past 15%, short of 30%
+    if load:
+        current["load"] = load
+    report = compare(make_results(0), current, remeasure=Remeasured(slow={"E": 1.22}))
+    assert row_of(report, "E").verdict == verdict
+    needed = "needed +30% as the machine was busy during the current run"
+    assert (needed in row_of(report, "E").note) == bool(load)
+
+
+def test_on_a_busy_machine_a_slowdown_the_others_do_not_share_is_measured_again():
+    # Two variants: no view against the others, but A did not move, so E's +50% is no shared
+    # slowdown; it is confirmed against the calibration, past twice the threshold.
+    base, current = make_results(0), make_results(1, slow={"E": 1.5})
+    for document in (base, current):
+        document["rows"] = [r for r in document["rows"] if r["variant"] in ("A", "E")]
+    current["load"] = BUSY
+    again = Remeasured(slow={"E": 1.5})
+    report = compare(base, current, remeasure=again)
+    assert again.asked == [["E"]] and report.failed
+    assert "against the calibration" in row_of(report, "E").note
+
+
+def test_a_high_load_as_the_run_started_alone_is_no_doubt():
+    # Load before a run includes whatever ran just before it (a test suite, an earlier check):
+    # only what other processes took while timing puts the calibration in doubt.
+    current = make_results(1, slow=everything(1.5))
+    current["load"] = {"cpu_count": 2, "load_per_core_before": 1.5, "others_cpu_fraction": 0.01}
+    again = Remeasured(slow=everything(1.5))
+    report = compare(make_results(0), current, remeasure=again)
+    assert again.asked == [list(VARIANTS)] and report.failed
+
+
+def test_a_calibration_that_ran_much_longer_puts_a_shared_slowdown_in_doubt():
+    current = make_results(1, slow=everything(1.5))
+    current["calibration"]["median_ms"] *= 3  # another machine, or a very busy one
+    report = compare(make_results(0), current)
+    assert not report.failed and "calibration ran 3x as long" in report.rows[0].note
+
+
+def test_a_faster_variant_makes_no_other_look_slower():
+    # With one other variant, "the others" would be the faster one: that view needs three.
+    base, current = make_results(0), make_results(1, slow={"E": 0.6})
+    for document in (base, current):
+        document["rows"] = [r for r in document["rows"] if r["variant"] in ("A", "E")]
+    report = compare(base, current)
+    assert verdicts(report) == {"A": "same", "E": "faster"}
+    assert row_of(report, "A").vs_others is None
+
+
+def test_the_reference_is_a_variant_typical_of_the_run():
+    again = Remeasured(slow={"D": 1.5, "B": 0.6})
+    report = compare(make_results(0), make_results(1, slow={"D": 1.5, "B": 0.6}), remeasure=again)
+    (asked,) = again.asked
+    assert asked[0] == "D" and asked[1] not in ("D", "B")  # not the variant that got faster
+    assert report.failed and row_of(report, "D").verdict == "slower"
+
+
+def test_nothing_is_measured_again_without_a_suspect():
+    again = Remeasured()
+    report = compare(make_results(0), make_results(1, slow={"B": 0.6}), remeasure=again)
+    assert again.asked == [] and report.remeasured is None and not report.failed
+
+
+def test_a_failed_second_measurement_confirms_nothing_and_keeps_the_failure():
+    broken = {"E": {"status": "error", "error": "out of memory: test"}}
+    report = compare(make_results(0), make_results(1, slow={"E": 1.5}),
+                     remeasure=Remeasured(slow={"E": 1.5}, **broken))  # fmt: skip
+    e = row_of(report, "E")
+    assert report.failed and e.verdict == "slower" and "second measurement failed" in e.note
+
+
+def test_a_broken_reference_falls_back_to_the_calibration():
+    again = Remeasured(slow={"E": 1.5})
+    again.changes = {v: {"status": "error", "error": "boom"} for v in VARIANTS if v != "E"}
+    report = compare(make_results(0), make_results(1, slow={"E": 1.5}), remeasure=again)
+    e = row_of(report, "E")
+    assert report.failed and "against the calibration" in e.note and "confirmed" in e.note
+
+
+def test_growth_still_fails_when_the_slowdown_does_not_repeat():
+    current = make_results(1, slow={"E": 1.5})
+    current["rows"][-1]["params"] += 10
+    report = compare(make_results(0), current, remeasure=Remeasured())
+    e = row_of(report, "E")
+    assert e.verdict == "unconfirmed" and e.failed and report.failed
+
+
+def test_a_busy_machine_is_a_warning_of_the_gate():
+    current = make_results(1)
+    current["load"] = {"cpu_count": 2, "load_per_core_before": 1.2, "others_cpu_fraction": 0.5}
+    report = compare(make_results(0), current)
+    assert not report.failed
+    assert any(w.startswith("current run: the machine was busy") for w in report.warnings)
+
+
 def test_the_committed_baseline_still_loads():
     from pathlib import Path
 

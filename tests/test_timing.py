@@ -1,7 +1,5 @@
 """The timer's bookkeeping (not its speed): interleaving, adaptive counts, warm-up, failures."""
 
-import time
-
 import torch
 
 from rtbench.measure.memory import torch_peak_memory
@@ -31,21 +29,24 @@ def test_samples_are_interleaved_and_spread_over_the_rounds():
     assert timed_order == ["a", "b", "c"] * 4
 
 
+def fixed_clock(ms: float):
+    """A fake clock: `ms` per call, whatever the call takes, so counts never depend on load."""
+
+    def clock(fn) -> float:
+        fn()
+        return ms
+
+    return clock
+
+
 def test_fast_workload_gets_more_samples_spread_evenly():
-    calls: list[str] = []
-
-    def slow():
-        calls.append("slow")
-        time.sleep(0.01)  # 10 ms: about 5 samples fill the 0.05 s
-
-    workloads = {"slow": slow, "fast": lambda: calls.append("fast")}
+    workloads = {"slow": Workload(lambda: None, fixed_clock(10.0)),
+                 "fast": Workload(lambda: None, fixed_clock(0.001))}  # fmt: skip
     plan = TimingPlan(warmup=1, min_time_s=0.05, min_iters=3, max_iters=40)
-    timed = measure_interleaved(on_wall_clock(workloads), plan)
-    assert len(timed["fast"].samples_ms) == 40  # the ceiling
-    assert 3 <= len(timed["slow"].samples_ms) < 40
-    slow_positions = [i for i, c in enumerate(calls[-(40 + len(timed["slow"].samples_ms)) :])
-                      if c == "slow"]  # fmt: skip
-    assert slow_positions[-1] > len(calls) // 2  # not all bunched at the start
+    timed = measure_interleaved(workloads, plan)
+    assert len(timed["fast"].samples_ms) == 40  # 0.05 s / 1 us, capped at the ceiling
+    assert len(timed["slow"].samples_ms) == 5  # 0.05 s / 10 ms
+    assert timed["slow"].rounds == [7, 15, 23, 31, 39]  # one in every 8 of the 40 rounds
 
 
 def test_sample_count_floor_and_ceiling():
@@ -59,7 +60,7 @@ def test_sample_count_floor_and_ceiling():
 def test_warm_up_stops_once_settled():
     calls = []
     plan = TimingPlan(warmup=2, iters=1, settle_window=2, settle_tolerance=100.0)
-    timed = measure_interleaved(on_wall_clock({"x": lambda: calls.append(1)}), plan)
+    timed = measure_interleaved({"x": Workload(lambda: calls.append(1), fixed_clock(1.0))}, plan)
     assert len(timed["x"].warmup_ms) == 4  # two windows, then settled
     assert len(calls) == 5
 

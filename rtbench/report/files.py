@@ -5,15 +5,17 @@ import os
 import tempfile
 from pathlib import Path
 
+from rtbench.text import quote
+
 
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write to a temporary file beside `path`, flush it to disk, then rename over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results are for others to read too
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    try:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:  # from the moment the file exists: an interrupt (Ctrl-C, SIGTERM) removes it
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results are for others too
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
@@ -42,16 +44,33 @@ def check_output_location(results_dir: Path, run_id: str | None) -> None:
     )
     if not plain:
         raise OSError(
-            f"--run-id {run_id!r}: must be a plain folder name (no path separators, "
+            f"--run-id {quote(run_id)}: must be a plain folder name (no path separators, "
             "not starting with a dot)"
         )
-    for folder in (results_dir, *results_dir.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise OSError(f"--results-dir {results_dir}: {folder} is a file, not a folder")
-            if not os.access(folder, os.W_OK | os.X_OK):
-                raise OSError(f"--results-dir {results_dir}: {folder} is not writable")
-            return
+    prepare_folder(results_dir, f"--results-dir {results_dir}")
+
+
+def check_output_file(path: Path, label: str) -> None:
+    """Raise OSError (one line) when `path` could not be written: checked before measuring."""
+    if path.is_dir():
+        raise OSError(f"{label}: is a folder; name the file to write")
+    prepare_folder(path.parent, label)
+
+
+def prepare_folder(folder: Path, label: str) -> None:
+    """Make `folder` and prove that a file can be created in it (permissions, read-only or
+    pseudo file systems, a file in the way), or raise OSError in one line starting with `label`.
+    Asking the file system beats predicting it: os.access says yes to root everywhere."""
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise OSError(f"{label}: {parent} is a file, not a folder")
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        raise OSError(f"{label}: cannot write there ({err.strerror or err})") from None
 
 
 def new_run_dir(results_dir: Path, run_id: str) -> Path:

@@ -18,6 +18,7 @@ from rtbench.report.vocabulary import (
     PAPER_PROTOCOL,
     cell,
     describe_run,
+    load_warnings,
     markdown_table,
     markdown_text,
 )
@@ -161,6 +162,7 @@ def notes(document: dict, runtime: str) -> list[str]:
                 f"beyond rtol {check['rtol']:g}, atol {check['atol']:g} (max |diff| "
                 f"{check['max_abs']:.3g}): its latency is of a different computation."
             )
+    out += [f"- WARNING: {line}." for line in load_warnings(document.get("load"))]
     return out
 
 

@@ -3,6 +3,7 @@ paper's protocol are named, and how a figure or a user's text becomes a table ce
 
 import math
 
+from rtbench.measure.load import busy_signs, drift_signs
 from rtbench.runtimes import runtime_label
 
 PAPER_PROTOCOL = "NVIDIA T4, TensorRT FP16, batch 1, 640x640"
@@ -61,3 +62,38 @@ def markdown_table(
     align = ["---" if h in left else "---:" for h in headers]
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"]
     return lines + ["| " + " | ".join(cells) + " |" for cells in rows]
+
+
+_BUSY_WORDS = {
+    "load_per_core_before": "load {:.2f} per core as it started",
+    "others_cpu_fraction": "other processes used {:.0%} of the CPU while it timed",
+    "steal_fraction": "the hypervisor took {:.0%} of the CPU (steal)",
+}
+_DRIFT_WORDS = {
+    "calibration_drift": "the calibration's median in the last third of the run was {:.2f}x the "
+    "first third's",
+    "calibration_spread": "the calibration's IQR was {:.0%} of its median",
+}
+
+
+def load_warnings(record: dict | None) -> list[str]:
+    """What a busy machine or a drifting calibration (results.json's `load`, judged by
+    rtbench.measure.load) did to a run's figures, a sentence each; none for a quiet run."""
+    out = []
+    busy = busy_signs(record)
+    if busy:
+        signs = "; ".join(_BUSY_WORDS[key].format(value) for key, value in busy.items())
+        out.append(
+            f"the machine was busy ({signs}): latencies are longer and noisier than on an idle "
+            "machine, and variants suffer unequally, so ratios between them (and the claims' "
+            "marks) can shift by tens of percent; measure again on an idle machine to rely on them"
+        )
+    drift = drift_signs(record)
+    if drift:
+        signs = "; ".join(_DRIFT_WORDS[key].format(value) for key, value in drift.items())
+        out.append(
+            f"the machine's speed changed within the run ({signs}): interleaving spreads the "
+            "change over every variant, but medians and their CIs carry it and ratios between "
+            "variants are less certain; the x calib column divides it out round by round"
+        )
+    return out

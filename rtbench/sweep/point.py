@@ -32,7 +32,9 @@ def run_point(folder: str, point_id: str, on_event: Callable | None = None) -> s
     facts = {"started": started, "attempt": attempt, **where}
     try:
         specs = select(load_variants(grid.variants_dir), list(grid.variants))
-        document = run_benchmark(specs, grid.config(point), on_event)
+        # Exports and engines are kept in the sweep folder: a resumed point does not export again.
+        cache = store.folder / ".cache"
+        document = run_benchmark(specs, grid.config(point), on_event, cache_dir=cache)
         document["run_id"] = point_id
         # In a job, sys.argv is submitit's; the command that asked for this point is the sweep's.
         document["environment"]["command"] = f"{store.record.get('command')} (point {point_id})"

@@ -1,0 +1,163 @@
+"""Does `rtbench check` cry wolf on a shared machine, and does it still catch a real slowdown?
+(issue 11, part 4; a benchmark, not a test)
+
+Runs --checks checks against one baseline in each condition:
+
+    idle             unchanged code, nothing else running
+    neighbour        unchanged code beside a 1-core busy loop (a Python process this script
+                     starts and kills)
+    slow             --slow-variant made --factor times slower (rtbench.measure.inject), idle
+    slow+neighbour   the same, beside the busy loop
+
+and prints, per condition, the false alarms (a check that failed on a variant that was not
+slowed) and the catches (the slowed variant failed), and the wall time of the checks. Each check
+is what `rtbench check` does: measure the baseline's workload, compare, and measure a variant
+that looks slower once more (rtbench.gate.compare with `remeasure`). Targets: at most 1 false
+alarm in 10 beside the neighbour; the 1.5x slowdown caught 10/10 idle, 8/10 beside it.
+
+The defaults are the CI gate: the committed baseline results/baseline-cpu.json, i.e. every
+variant's whole detector at 256x256, 20 samples each, on the CPU; about 2-3 minutes a check on 2
+idle cores, so the full study (40 checks) takes about two hours. --make-baseline measures a
+baseline on this machine first (idle, the same workload unless --size, --iters or --variants say
+otherwise). Everything goes to --out (default results/gate-study-<time>/): the baseline made,
+and study.json with every check's verdicts.
+
+    python benchmarks/gate_study.py                        # against the committed baseline
+    python benchmarks/gate_study.py --make-baseline        # against this machine's own baseline
+    python benchmarks/gate_study.py --checks 1 --size 128 --variants A E --iters 5   # smoke test
+"""
+
+import argparse
+import datetime as dt
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import replace
+from pathlib import Path
+
+from rtbench.cli import DEFAULT_BASELINE, GATE_ITERS, GATE_SIZE
+from rtbench.config import BenchConfig
+from rtbench.gate import compare
+from rtbench.measure.inject import slowed_builder
+from rtbench.measure.timing import TimingPlan
+from rtbench.models.build import build_model
+from rtbench.report.files import write_json
+from rtbench.results import load_results
+from rtbench.runner import config_from_record, run_benchmark
+from rtbench.spec import load_variants, select
+
+CONDITIONS = ("idle", "neighbour", "slow", "slow+neighbour")
+
+
+@contextmanager
+def busy_neighbour() -> Iterator[None]:
+    """A Python process spinning on one core for as long as the block runs."""
+    process = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(1.0)  # let it start spinning before anything is measured
+        yield
+    finally:
+        process.kill()
+        process.wait()
+
+
+def make_baseline(args, specs: dict) -> dict:
+    names = args.variants or list(specs)
+    timing = TimingPlan(iters=args.iters or GATE_ITERS)
+    cfg = BenchConfig(device="cpu", size=args.size or GATE_SIZE, timing=timing)  # `baseline`'s
+    print(f"measuring a baseline: {', '.join(names)} at {cfg.size}x{cfg.size}, {timing.iters} "
+          "samples each", flush=True)  # fmt: skip
+    return run_benchmark(select(specs, names), cfg)
+
+
+def check(baseline: dict, specs: dict, build) -> tuple:
+    """One `rtbench check` with models made by `build`: (report, seconds)."""
+    cfg = config_from_record(baseline["config"])
+    names = list(dict.fromkeys(row["variant"] for row in baseline["rows"]))
+
+    def remeasure(variants: list[str]) -> dict:
+        return run_benchmark(select(specs, variants), replace(cfg, flops=False), build=build)
+
+    start = time.monotonic()
+    current = run_benchmark(select(specs, names), cfg, build=build)
+    report = compare(baseline, current, remeasure=remeasure)
+    return report, time.monotonic() - start
+
+
+def describe(report) -> str:
+    flagged = [r for r in report.rows if r.verdict in ("slower", "unconfirmed", "inconclusive")]
+    words = [f"{r.variant} {100 * (r.change or 0):+.0f}% ({r.verdict})" for r in flagged]
+    return ", ".join(words) or "nothing slower"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checks", type=int, default=10, help="checks per condition")
+    parser.add_argument("--conditions", nargs="+", choices=CONDITIONS, default=list(CONDITIONS))
+    parser.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE)
+    parser.add_argument("--make-baseline", action="store_true",
+                        help="measure a baseline on this machine first (idle)")  # fmt: skip
+    parser.add_argument("--size", type=int, help="baseline input side (implies --make-baseline)")
+    parser.add_argument("--iters", type=int, help="baseline samples (implies --make-baseline)")
+    parser.add_argument("--variants", nargs="+", help="baseline variants (implies --make-baseline)")
+    parser.add_argument("--slow-variant", default="E", help="the variant slowed in slow conditions")
+    parser.add_argument("--factor", type=float, default=1.5)
+    parser.add_argument("--out", type=Path, help="folder for the baseline made and study.json")
+    args = parser.parse_args()
+
+    started = dt.datetime.now()
+    out = args.out or Path("results") / f"gate-study-{started:%Y%m%d-%H%M%S}"
+    out.mkdir(parents=True, exist_ok=True)
+    specs = load_variants()
+    baseline_file = args.baseline
+    if args.make_baseline or args.size or args.iters or args.variants:
+        baseline_file = out / "baseline.json"
+        write_json(baseline_file, make_baseline(args, specs))
+    baseline = load_results(baseline_file)
+    if args.slow_variant not in {row["variant"] for row in baseline["rows"]}:
+        parser.error(f"--slow-variant {args.slow_variant} is not in the baseline")
+
+    study = {"baseline": str(baseline_file), "slow_variant": args.slow_variant,
+             "factor": args.factor, "checks": []}  # fmt: skip
+    slow = slowed_builder(args.factor, variant=args.slow_variant)
+    for condition in args.conditions:
+        build = slow if condition.startswith("slow") else build_model
+        with busy_neighbour() if "neighbour" in condition else nullcontext():
+            for i in range(args.checks):
+                report, seconds = check(baseline, specs, build)
+                verdict = {r.variant: r.verdict for r in report.rows}
+                slowed = {r.variant for r in report.rows if r.failed}
+                record = {
+                    "condition": condition,
+                    "failed": report.failed,
+                    "false_alarm": bool(slowed - {args.slow_variant}),
+                    "caught": args.slow_variant in slowed,
+                    "seconds": seconds,
+                    "verdicts": verdict,
+                    # change against the calibration, against the others, p (first measurement)
+                    "changes": {r.variant: [r.change, r.vs_others, r.p_value] for r in report.rows},
+                    "notes": {r.variant: r.note for r in report.rows if r.note},
+                    "warnings": report.warnings,
+                }
+                study["checks"].append(record)
+                print(f"{condition} {i + 1}/{args.checks}: "
+                      f"{'FAIL' if report.failed else 'pass'} in {seconds:.0f} s; "
+                      f"{describe(report)}", flush=True)  # fmt: skip
+                write_json(out / "study.json", study)  # after every check: nothing is lost
+
+    print(f"\n{'condition':<16} {'checks':>6} {'false alarms':>13} {'caught':>7} "
+          f"{'median s':>9} {'max s':>6}")  # fmt: skip
+    for condition in args.conditions:
+        done = [c for c in study["checks"] if c["condition"] == condition]
+        seconds = sorted(c["seconds"] for c in done)
+        caught = f"{sum(c['caught'] for c in done)}" if condition.startswith("slow") else "-"
+        print(f"{condition:<16} {len(done):>6} {sum(c['false_alarm'] for c in done):>13} "
+              f"{caught:>7} {seconds[len(seconds) // 2]:>9.0f} {seconds[-1]:>6.0f}")  # fmt: skip
+    total = (dt.datetime.now() - started).total_seconds()
+    print(f"\nwall time {total / 60:.1f} min; every check in {out / 'study.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""How busy the machine was (rtbench.measure.load): counters, the record in results.json, the
+thresholds, and the warning under the Table 3 mirror. Synthetic counters: nothing here depends
+on this machine's load."""
+
+import os
+
+import pytest
+
+from rtbench.measure.load import (
+    Snapshot,
+    busy_signs,
+    calibration_drift,
+    contention_signs,
+    drift_signs,
+    load_record,
+    parse_proc_stat,
+)
+from rtbench.results import ResultsError, validate
+
+# /proc/stat's first line: user nice system idle iowait irq softirq steal guest guest_nice
+PROC_STAT = "cpu  100 5 50 800 20 1 2 22 7 0\ncpu0 50 2 25 400 10 0 1 11 3 0\nintr 12345\n"
+QUIET = {"load_per_core_before": 0.05, "others_cpu_fraction": 0.02, "steal_fraction": 0.0,
+         "calibration_drift": 1.01, "calibration_spread": 0.03}  # fmt: skip
+
+
+def test_proc_stat_totals_exclude_guest_time():
+    # all = 100+5+50+800+20+1+2+22 (guest is already inside user); idle + iowait = 820
+    assert parse_proc_stat(PROC_STAT) == (1000, 820, 22)
+    assert parse_proc_stat("intr 1\n") is None
+
+
+def test_load_record_shares_of_the_cpu_while_timing():
+    tick = os.sysconf("SC_CLK_TCK")
+    start = Snapshot(0.0, 3.0, (0, 0, 0), 0.0)
+    timing_start = Snapshot(5.0, 2.0, (10_000, 6_000, 100), 4.0)
+    # 1000 ticks pass: 400 idle, 100 stolen, so 500 busy, of which this process ran 200.
+    timing_end = Snapshot(10.0, 5.0, (11_000, 6_400, 200), 4.0 + 200 / tick)
+    record = load_record(start, timing_start, timing_end, [1.0, 1.0, 1.0])
+    cores = os.cpu_count()
+    assert record["cpu_count"] == cores
+    assert record["load_per_core_before"] == pytest.approx(3.0 / cores)
+    assert record["load_per_core_after"] == pytest.approx(5.0 / cores)
+    assert record["steal_fraction"] == pytest.approx(0.1)
+    assert record["others_cpu_fraction"] == pytest.approx(0.3)
+    assert (record["calibration_drift"], record["calibration_spread"]) == (1.0, 0.0)
+
+
+def test_load_record_where_the_os_reports_nothing():
+    nothing = Snapshot(0.0, None, None, 0.0)
+    record = load_record(nothing, nothing, nothing, [])
+    assert record["load_per_core_before"] is None and record["steal_fraction"] is None
+    assert record["others_cpu_fraction"] is None and record["calibration_drift"] is None
+    assert busy_signs(record) == {} and drift_signs(record) == {}
+
+
+def test_calibration_drift_and_spread():
+    samples = [10.0, 10.0, 10.0, 11.0, 11.0, 11.0, 12.0, 12.0, 12.0]  # round order: slowing down
+    drift = calibration_drift(samples)
+    assert drift["calibration_drift"] == pytest.approx(12 / 10)
+    # sorted, the 25th and 75th percentiles sit exactly on the 3rd and 7th of 9 samples
+    assert drift["calibration_spread"] == pytest.approx((12 - 10) / 11)
+    assert calibration_drift([5.0, 6.0])["calibration_drift"] is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "busy", "drifted"),
+    [
+        ({}, set(), set()),
+        ({"load_per_core_before": 0.3}, {"load_per_core_before"}, set()),
+        ({"others_cpu_fraction": 0.5}, {"others_cpu_fraction"}, set()),
+        ({"others_cpu_fraction": 0.2}, set(), set()),
+        ({"steal_fraction": 0.06}, {"steal_fraction"}, set()),
+        ({"calibration_drift": 1.15}, set(), {"calibration_drift"}),
+        ({"calibration_drift": 0.88}, set(), {"calibration_drift"}),  # 1/0.88 = 1.136: faster
+        ({"calibration_drift": 0.95}, set(), set()),
+        ({"calibration_spread": 0.31}, set(), {"calibration_spread"}),
+    ],
+)
+def test_thresholds(changes, busy, drifted):
+    record = QUIET | changes
+    assert set(busy_signs(record)) == busy and set(drift_signs(record)) == drifted
+    # what the gate trusts: measured while timing, not the load left by whatever ran before
+    assert set(contention_signs(record)) == busy - {"load_per_core_before"}
+
+
+def test_older_documents_without_load_still_validate_and_a_bad_load_does_not():
+    document = {
+        "config": {"scope": "encoder", "device": "cpu", "dtype": "fp32", "size": 64, "batch": 1,
+                   "deploy": False, "runtimes": ["eager"]},
+        "calibration": {"name": "calib-v2", "median_ms": 70.0},
+        "rows": [],
+    }  # fmt: skip
+    assert validate(dict(document)) == document
+    assert validate(dict(document, load=QUIET))["load"] == QUIET
+    with pytest.raises(ResultsError, match="'load'"):
+        validate(dict(document, load=dict(QUIET, steal_fraction="lots")))
+    with pytest.raises(ResultsError, match="'load'"):
+        validate(dict(document, load=[1, 2]))
