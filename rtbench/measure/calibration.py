@@ -72,19 +72,25 @@ def _sync(device: torch.device) -> None:
 def measure_peak_gflops(device: torch.device, dtype: torch.dtype, seconds: float = 0.5) -> float:
     """Achieved GFLOP/s of a large square matmul, counting 2 FLOPs per multiply-add (2 * n^3).
 
-    n = 1024 on CPU (about 10-50 ms each on 2 cores, so `seconds` holds several) and 4096 on CUDA
-    (large enough to keep tensor cores busy). At least 3 timed matmuls even if `seconds` is short.
+    n = 1024 on CPU (about 10-50 ms each on 2 cores in fp32, so `seconds` holds several) and 4096
+    on CUDA (large enough to keep tensor cores busy). A dtype the CPU has no units for (bf16 or
+    fp16 without AVX512-BF16/AMX) is emulated a hundred times slower, so n grows from 128 only
+    while one product stays under MAX_CALL_S / 8 (the next size costs 8x): the peak of a slow
+    dtype costs no more time than fp32's. At least 3 timed matmuls even if `seconds` is short.
     """
     device = torch.device(device)
-    n = 4096 if device.type == "cuda" else 1024
-    gen = torch.Generator().manual_seed(0)
-    a = torch.randn((n, n), generator=gen).to(device=device, dtype=dtype)
-    b = torch.randn((n, n), generator=gen).to(device=device, dtype=dtype)
-    out = torch.empty((n, n), device=device, dtype=dtype)
+    largest = 4096 if device.type == "cuda" else 1024
+    n = 128
     with torch.inference_mode():
-        for _ in range(3 if device.type == "cuda" else 1):  # warm-up: cuBLAS handles, caches
-            torch.mm(a, b, out=out)
-        _sync(device)
+        while True:
+            a, b, out = _square_operands(n, device, dtype)
+            for _ in range(3 if device.type == "cuda" else 1):  # warm-up: cuBLAS handles, caches
+                start = time.perf_counter()
+                torch.mm(a, b, out=out)
+                _sync(device)
+            if n >= largest or time.perf_counter() - start > MAX_CALL_S / 8:
+                break
+            n *= 2
         count, start = 0, time.perf_counter()
         while True:
             torch.mm(a, b, out=out)
@@ -96,3 +102,13 @@ def measure_peak_gflops(device: torch.device, dtype: torch.dtype, seconds: float
                 if count >= 3 and elapsed >= seconds:
                     break
     return 2.0 * n**3 * count / elapsed / 1e9
+
+
+MAX_CALL_S = 0.1  # one product of the peak measurement; fp32 at n = 1024 on 2 cores: 10-50 ms
+
+
+def _square_operands(n: int, device: torch.device, dtype: torch.dtype):
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn((n, n), generator=gen).to(device=device, dtype=dtype)
+    b = torch.randn((n, n), generator=gen).to(device=device, dtype=dtype)
+    return a, b, torch.empty((n, n), device=device, dtype=dtype)

@@ -27,6 +27,7 @@ EXECUTORS = ("inline", "local", "slurm")
 SLURM_ONLY = ("partition", "gpus_per_job", "cpus_per_job", "constraint", "account", "qos")
 POLL_S = 0.2  # how often a waiting sweep looks at its jobs (submitit reads files, not sacct)
 OnPoint = Callable[[str, dict], None]  # (point id, its status record) when a point finishes
+Measure = Callable[..., str]  # run_point's signature: (sweep folder, point id, on_event)
 
 
 @dataclass(frozen=True)
@@ -69,11 +70,16 @@ class ExecutorSettings:
 
 
 def run_sweep(
-    store: SweepStore, settings: ExecutorSettings, on_point: OnPoint, on_event=None
+    store: SweepStore,
+    settings: ExecutorSettings,
+    on_point: OnPoint,
+    on_event=None,
+    measure: Measure = run_point,
 ) -> list[str]:
     """Measure every point of the sweep that is not complete (all of a new sweep), holding the
     sweep's lock; returns the points it ran. A point whose SLURM job from an earlier submission
-    still runs is not run twice: SweepError."""
+    still runs is not run twice: SweepError. `measure` measures one point (tests pass their
+    own)."""
     with store.lock():
         todo = store.incomplete()
         live = live_slurm_jobs(store, todo)
@@ -84,7 +90,7 @@ def run_sweep(
                 "wait for them or scancel them, then resume"
             )
         store.set_executor(settings.record())
-        run_points(store, todo, settings, on_point, on_event)
+        run_points(store, todo, settings, on_point, on_event, measure)
     return todo
 
 
@@ -94,23 +100,26 @@ def run_points(
     settings: ExecutorSettings,
     on_point: OnPoint,
     on_event: Callable | None = None,
+    measure: Measure = run_point,
 ) -> None:
     """Measure `point_ids` of the sweep, each once, with the executor `settings` names."""
     if not point_ids:
         return
     if settings.name == "inline":
-        _inline(store, point_ids, on_point, on_event)
+        _inline(store, point_ids, on_point, on_event, measure)
     elif settings.name == "local":
-        Local(store, settings).run(point_ids, on_point)
+        Local(store, settings).run(point_ids, on_point, measure)
     else:
         slurm = Slurm(store, settings)
-        slurm.wait(slurm.submit(point_ids), on_point)
+        slurm.wait(slurm.submit(point_ids, measure), on_point)
 
 
-def _inline(store: SweepStore, point_ids: list[str], on_point: OnPoint, on_event) -> None:
+def _inline(
+    store: SweepStore, point_ids: list[str], on_point: OnPoint, on_event, measure: Measure
+) -> None:
     for point_id in point_ids:
         with suppress(Exception):  # recorded in the point's status; the sweep goes on
-            run_point(str(store.folder), point_id, on_event)
+            measure(str(store.folder), point_id, on_event)
         on_point(point_id, store.status(point_id))
 
 
@@ -153,9 +162,9 @@ class Local:
             timeout_min=settings.timeout_min, gpus_per_node=len(gpus), visible_gpus=gpus
         )
 
-    def run(self, point_ids: list[str], on_point: OnPoint) -> None:
+    def run(self, point_ids: list[str], on_point: OnPoint, measure: Measure = run_point) -> None:
         for point_id in point_ids:
-            job = self.executor.submit(run_point, str(self.store.folder), point_id)
+            job = self.executor.submit(measure, str(self.store.folder), point_id)
             self.store.record_jobs("local", {point_id: job.job_id})
             try:
                 while not job.done():
@@ -221,7 +230,7 @@ class Slurm:
                 parameters[f"slurm_{key}"] = getattr(settings, key)
         self.executor.update_parameters(**parameters)
 
-    def submit(self, point_ids: list[str]) -> dict[str, object]:
+    def submit(self, point_ids: list[str], measure: Measure = run_point) -> dict[str, object]:
         """Point id -> its job, all submitted as one array (one sbatch call)."""
         import submitit
 
@@ -229,7 +238,7 @@ class Slurm:
         echoed = io.StringIO()  # submitit echoes sbatch's output; an error carries it anyway
         try:
             with redirect_stdout(echoed), redirect_stderr(echoed):
-                jobs = self.executor.map_array(run_point, [folder] * len(point_ids), point_ids)
+                jobs = self.executor.map_array(measure, [folder] * len(point_ids), point_ids)
         except (submitit.core.utils.FailedJobError, submitit.core.utils.FailedSubmissionError,
                 OSError) as err:  # fmt: skip
             lines = str(err).strip().splitlines() or [type(err).__name__]

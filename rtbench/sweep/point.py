@@ -19,9 +19,12 @@ from rtbench.spec import load_variants, select
 from rtbench.sweep.store import DONE, FAILED, INTERRUPTED, RUNNING, SweepStore, now
 
 
-def run_point(folder: str, point_id: str, on_event: Callable | None = None) -> str:
-    """Measure `point_id` of the sweep in `folder` into its results.json; returns its status.
-    Failures are recorded in the status file, then raised, so that a job fails visibly."""
+def run_point(
+    folder: str, point_id: str, on_event: Callable | None = None, run: Callable = run_benchmark
+) -> str:
+    """Measure `point_id` of the sweep in `folder` into its results.json (with `run`, the runner;
+    tests pass their own); returns its status. Failures are recorded in the status file, then
+    raised, so that a job fails visibly."""
     store = SweepStore.open(Path(folder))
     grid = store.grid
     point = grid.point(point_id)
@@ -34,7 +37,7 @@ def run_point(folder: str, point_id: str, on_event: Callable | None = None) -> s
         specs = select(load_variants(grid.variants_dir), list(grid.variants))
         # Exports and engines are kept in the sweep folder: a resumed point does not export again.
         cache = store.folder / ".cache"
-        document = run_benchmark(specs, grid.config(point), on_event, cache_dir=cache)
+        document = run(specs, grid.config(point), on_event, cache_dir=cache)
         document["run_id"] = point_id
         # In a job, sys.argv is submitit's; the command that asked for this point is the sweep's.
         document["environment"]["command"] = f"{store.record.get('command')} (point {point_id})"
