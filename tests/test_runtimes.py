@@ -107,6 +107,11 @@ def test_runtimes_side_by_side(tmp_path):
     assert ort_settings["provider"] == "CPUExecutionProvider"
     ov_settings = rows["A", "openvino"]["runtime_settings"]
     assert ov_settings["precision_requested"] == "f32" == ov_settings["precision_used"]
+    # Peak memory only where the runtime's own figure can be read: the process's for eager and
+    # ONNX Runtime on the CPU; OpenVINO keeps an inference's memory from compile time: unknown.
+    assert rows["A", "eager"]["peak_memory_bytes"] > 0
+    assert rows["A", "onnxruntime"]["peak_memory_bytes"] is not None
+    assert rows["A", "openvino"]["peak_memory_bytes"] is None
     # The second runtime reused the first one's export of the same variant.
     assert not rows["A", "onnxruntime"]["runtime_settings"]["export_cached"]
     assert rows["A", "openvino"]["runtime_settings"]["export_cached"]
