@@ -66,7 +66,18 @@ def test_calibration_drift_and_spread():
     ("changes", "busy", "drifted"),
     [
         ({}, set(), set()),
-        ({"load_per_core_before": 0.3}, {"load_per_core_before"}, set()),
+        # a high load as the run started, but nobody else ran while it timed: what ran before
+        ({"load_per_core_before": 0.3}, set(), set()),
+        (
+            {"load_per_core_before": 0.3, "others_cpu_fraction": None},
+            {"load_per_core_before"},
+            set(),
+        ),  # fmt: skip
+        (
+            {"load_per_core_before": 0.3, "steal_fraction": 0.06},
+            {"load_per_core_before", "steal_fraction"},
+            set(),
+        ),  # fmt: skip
         ({"others_cpu_fraction": 0.5}, {"others_cpu_fraction"}, set()),
         ({"others_cpu_fraction": 0.2}, set(), set()),
         ({"steal_fraction": 0.06}, {"steal_fraction"}, set()),

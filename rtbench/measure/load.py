@@ -24,6 +24,7 @@ import numpy as np
 BUSY_LOAD_PER_CORE = 0.25
 BUSY_OTHERS_CPU = 0.25
 BUSY_STEAL = 0.05  # 5% of the CPU taken by the hypervisor for other guests: a shared host
+_WHILE_TIMING = {"others_cpu_fraction", "steal_fraction"}  # measured while timing, not before
 # Past these the calibration drifted: its median moved by more than 10% between the first and the
 # last third of the run, or its IQR exceeds 10% of its median. The gate flags changes of 15%; a
 # drift of 10% within one run uses up most of that (on an idle machine both stay at a few %).
@@ -114,7 +115,12 @@ def busy_signs(record: dict | None) -> dict[str, float]:
         "others_cpu_fraction": BUSY_OTHERS_CPU,
         "steal_fraction": BUSY_STEAL,
     }
-    return {k: record[k] for k, limit in limits.items() if (record.get(k) or 0.0) > limit}
+    signs = {k: record[k] for k, limit in limits.items() if (record.get(k) or 0.0) > limit}
+    if record.get("others_cpu_fraction") is not None and not signs.keys() & _WHILE_TIMING:
+        # Measured while timing, nobody else ran: a high load as the run started was what ran
+        # just before it (the previous command of a script), not contention.
+        return {}
+    return signs
 
 
 def contention_signs(record: dict | None) -> dict[str, float]:
@@ -122,7 +128,7 @@ def contention_signs(record: dict | None) -> dict[str, float]:
     average as a run starts, they exclude the run's own work and what ran just before it (a test
     suite, an earlier check), so the gate trusts these alone."""
     signs = busy_signs(record)
-    return {k: v for k, v in signs.items() if k in ("others_cpu_fraction", "steal_fraction")}
+    return {k: v for k, v in signs.items() if k in _WHILE_TIMING}
 
 
 def drift_signs(record: dict | None) -> dict[str, float]:
