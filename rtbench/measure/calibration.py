@@ -69,6 +69,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+MAX_CALL_S = 0.1  # one product of the peak measurement; fp32 at n = 1024 on 2 cores: 10-50 ms
+
+
 def measure_peak_gflops(device: torch.device, dtype: torch.dtype, seconds: float = 0.5) -> float:
     """Achieved GFLOP/s of a large square matmul, counting 2 FLOPs per multiply-add (2 * n^3).
 
@@ -102,9 +105,6 @@ def measure_peak_gflops(device: torch.device, dtype: torch.dtype, seconds: float
                 if count >= 3 and elapsed >= seconds:
                     break
     return 2.0 * n**3 * count / elapsed / 1e9
-
-
-MAX_CALL_S = 0.1  # one product of the peak measurement; fp32 at n = 1024 on 2 cores: 10-50 ms
 
 
 def _square_operands(n: int, device: torch.device, dtype: torch.dtype):
