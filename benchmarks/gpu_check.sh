@@ -45,7 +45,15 @@ step() {  # step NAME COMMAND...: run, log, record the exit code and the time ta
   [ "$rc" -eq 0 ] || failed=$((failed + 1))
   return 0
 }
-expect_fail() { ! "$@"; }  # a step that passes when the command fails (the gate must catch)
+# A step that passes when the gate fails on a regression: exit 1 and its verdict line, so that a
+# crash (an import error exits 1 too) does not pass for a caught slowdown.
+expect_regression() {
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  printf '%s\n' "$out"
+  [ "$rc" -eq 1 ] && grep -q '^gate: FAIL: regression' <<<"$out"
+}
 
 {
   echo "rtbench GPU acceptance, $(date -u +%FT%TZ), device $DEVICE, size $SIZE"
@@ -78,7 +86,7 @@ step timer-agreement python3 benchmarks/timer_agreement.py --variant E --scope d
 GATE=(--device "$DEVICE" --scope detector --size 256 --iters 20)
 step gate-baseline rt baseline A E Ds5 "${GATE[@]}" --out "$RUNS/gate-baseline.json"
 step gate-unchanged rt check --baseline "$RUNS/gate-baseline.json" --results-dir "$RUNS/gate"
-step gate-slowed-1.5x expect_fail python3 benchmarks/gate_injection.py --variant E --factor 1.5 \
+step gate-slowed-1.5x expect_regression python3 benchmarks/gate_injection.py --variant E --factor 1.5 \
   --baseline "$RUNS/gate-baseline.json"
 
 { echo; python3 benchmarks/gpu_summary.py report "$RUNS"; echo; echo "failed steps: $failed"; } \
