@@ -1,48 +1,96 @@
 """Acceptance: the gate on real timings, with slowdowns injected into the models (`make
-acceptance`; CI runs it on an idle machine). A verdict on real timings depends on the machine's
-load, so these tests are kept out of the default suite (`make test`)."""
+acceptance`; CI runs it). A verdict on real timings depends on the machine, so these tests are kept
+out of the default suite (`make test`).
+
+They gate as `rtbench check` does in CI: whole detectors at 256x256, 20 samples, and a variant that
+looks slower measured once more (`remeasure`). Timing encoders at 64x64 (a few ms each) and judging
+one measurement, as they once did, failed unchanged code on a noisy CI machine (its calibration's
+IQR was 16% of its median).
+"""
+
+from dataclasses import replace
 
 import pytest
 
 from rtbench.config import BenchConfig
-from rtbench.gate import compare
+from rtbench.gate import GateReport, compare
 from rtbench.measure.inject import slowed_builder
+from rtbench.measure.load import contention_signs
 from rtbench.measure.timing import TimingPlan
 from rtbench.models.build import build_model
 from rtbench.runner import run_benchmark
 from rtbench.spec import load_variants, select
 
-SPECS = select(load_variants(), ["A", "E"])
+VARIANTS = load_variants()
+NAMES = ["A", "Ds5", "E"]  # the smallest encoder, the cheapest of D's family, the paper's design
+CFG = BenchConfig(scope="detector", size=256, device="cpu", timing=TimingPlan(iters=20))
 
 
-def measure(scope: str, size: int, iters: int, build=build_model) -> dict:
-    cfg = BenchConfig(scope=scope, size=size, device="cpu",
-                      timing=TimingPlan(iters=iters, min_time_s=0.5))  # fmt: skip
-    return run_benchmark(SPECS, cfg, build=build)
+def measure(names: list[str], build=build_model, flops: bool = True) -> dict:
+    return run_benchmark(select(VARIANTS, names), replace(CFG, flops=flops), build=build)
+
+
+def check(baseline: dict, build=build_model) -> tuple[GateReport, list[dict]]:
+    """The gate as `rtbench check` runs it: measure, compare, measure suspects once more. Returns
+    the report and every document it judged."""
+
+    def remeasure(names: list[str]) -> dict:
+        return measure(names, build, flops=False)
+
+    current = measure(NAMES, build)
+    report = compare(baseline, current, remeasure=remeasure)
+    return report, [baseline, current] + ([report.remeasured] if report.remeasured else [])
 
 
 @pytest.fixture(scope="module")
-def encoder_baseline():
-    return measure("encoder", 64, 30)
+def baseline():
+    return measure(NAMES)
 
 
 def verdicts(report) -> dict[str, str]:
     return {r.variant: r.verdict for r in report.rows}
 
 
-def test_unchanged_code_passes(encoder_baseline):
-    report = compare(encoder_baseline, measure("encoder", 64, 30))
-    assert not report.failed, verdicts(report)
+def describe(report) -> str:
+    rows = [f"{r.variant}: {r.verdict} {100 * (r.change or 0):+.1f}% {r.note}" for r in report.rows]
+    return "; ".join(rows + report.warnings)
 
 
-def test_measured_slowdown_of_one_variant_fails(encoder_baseline):
-    current = measure("encoder", 64, 30, slowed_builder(1.5, variant="E"))
-    report = compare(encoder_baseline, current)
-    assert report.failed and verdicts(report)["E"] == "slower", verdicts(report)
+def expect(right: bool, report: GateReport, documents: list[dict]) -> None:
+    """Fail on a wrong verdict, unless another process took the CPU while timing: beside a busy
+    loop on 2 cores the calibration's IQR reached 48% of its median and a 1.5x slowdown of E
+    (+39%) was not significant, so a verdict then says nothing about the gate: skip, saying why."""
+    if right:
+        return
+    busy = {k: round(v, 2) for d in documents for k, v in contention_signs(d.get("load")).items()}
+    if busy:
+        pytest.skip(f"the machine was busy while timing {busy}: {describe(report)}")
+    pytest.fail(describe(report))
 
 
-def test_measured_slowdown_of_a_shared_block_flags_every_variant():
-    baseline = measure("detector", 256, 16)
-    current = measure("detector", 256, 16, slowed_builder(1.5, part="backbone"))
-    report = compare(baseline, current)
-    assert report.failed and set(verdicts(report).values()) == {"slower"}, verdicts(report)
+def test_unchanged_code_passes(baseline):
+    report, documents = check(baseline)
+    expect(not report.failed, report, documents)
+
+
+def test_measured_slowdown_of_one_variant_fails(baseline):
+    report, documents = check(baseline, slowed_builder(1.5, variant="E"))
+    expect(report.failed and verdicts(report)["E"] == "slower", report, documents)
+
+
+def test_measured_slowdown_of_a_shared_block_flags_every_variant(baseline):
+    # Doubling the backbone's time added 50-66% to each detector at 256x256 on the dev machine,
+    # three times the threshold or more; 1.5x added 28-34%, and a noisy CI machine once called E
+    # unchanged at that.
+    report, documents = check(baseline, slowed_builder(2.0, part="backbone"))
+    found = set(verdicts(report).values())
+    # A slowdown every variant shares moves them all against the calibration, as contention does:
+    # where the machine was measured busy, the gate says "inconclusive" (check again when idle)
+    # instead of failing. It never calls a variant unchanged.
+    doubted = all(
+        "busy" in r.note or "calibration ran" in r.note
+        for r in report.rows
+        if r.verdict == "inconclusive"
+    )
+    right = found <= {"slower", "inconclusive"} and report.failed == ("slower" in found)
+    expect(right and doubted, report, documents)
