@@ -8,17 +8,15 @@ one measurement, as they once did, failed unchanged code on a noisy CI machine (
 IQR was 16% of its median).
 """
 
-from dataclasses import replace
-
 import pytest
 
 from rtbench.config import BenchConfig
-from rtbench.gate import GateReport, compare
+from rtbench.gate import GateReport
 from rtbench.measure.inject import slowed_builder
 from rtbench.measure.load import contention_signs
 from rtbench.measure.timing import TimingPlan
 from rtbench.models.build import build_model
-from rtbench.runner import run_benchmark
+from rtbench.runner import check_measured, run_benchmark
 from rtbench.spec import load_variants, select
 
 VARIANTS = load_variants()
@@ -26,25 +24,15 @@ NAMES = ["A", "Ds5", "E"]  # the smallest encoder, the cheapest of D's family, t
 CFG = BenchConfig(scope="detector", size=256, device="cpu", timing=TimingPlan(iters=20))
 
 
-def measure(names: list[str], build=build_model, flops: bool = True) -> dict:
-    return run_benchmark(select(VARIANTS, names), replace(CFG, flops=flops), build=build)
-
-
 def check(baseline: dict, build=build_model) -> tuple[GateReport, list[dict]]:
-    """The gate as `rtbench check` runs it: measure, compare, measure suspects once more. Returns
-    the report and every document it judged."""
-
-    def remeasure(names: list[str]) -> dict:
-        return measure(names, build, flops=False)
-
-    current = measure(NAMES, build)
-    report = compare(baseline, current, remeasure=remeasure)
-    return report, [baseline, current] + ([report.remeasured] if report.remeasured else [])
+    """The gate as `rtbench check` runs it, with every document it judged."""
+    report, measured = check_measured(baseline, VARIANTS, build)
+    return report, [baseline, *measured]
 
 
 @pytest.fixture(scope="module")
 def baseline():
-    return measure(NAMES)
+    return run_benchmark(select(VARIANTS, NAMES), CFG)
 
 
 def verdicts(report) -> dict[str, str]:

@@ -10,15 +10,14 @@ as long: a whole variant (`--variant E`) or a block every variant shares (`--sha
 
 import argparse
 import sys
-from dataclasses import replace
 
 from rich.console import Console
 
-from rtbench.gate import compare, render
+from rtbench.gate import render
 from rtbench.measure.inject import slowed_builder
 from rtbench.results import load_results
-from rtbench.runner import config_from_record, run_benchmark
-from rtbench.spec import load_variants, select
+from rtbench.runner import check_measured
+from rtbench.spec import load_variants
 
 
 def main() -> None:
@@ -31,16 +30,8 @@ def main() -> None:
     args = parser.parse_args()
 
     baseline = load_results(args.baseline)
-    names = list(dict.fromkeys(row["variant"] for row in baseline["rows"]))
-    variants = load_variants()
     build = slowed_builder(args.factor, variant=args.variant, part=args.shared)
-    cfg = config_from_record(baseline["config"])
-    current = run_benchmark(select(variants, names), cfg, build=build)
-
-    def remeasure(suspects: list[str]) -> dict:
-        return run_benchmark(select(variants, suspects), replace(cfg, flops=False), build=build)
-
-    report = compare(baseline, current, remeasure=remeasure)
+    report, _ = check_measured(baseline, load_variants(), build)
     Console(width=200).print(render(report))
     print("gate:", "FAIL: regression" if report.failed else "pass")
     sys.exit(1 if report.failed else 0)

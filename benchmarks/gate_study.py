@@ -34,18 +34,16 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import replace
 from pathlib import Path
 
 from rtbench.cli import DEFAULT_BASELINE, GATE_ITERS, GATE_SIZE
 from rtbench.config import BenchConfig
-from rtbench.gate import compare
 from rtbench.measure.inject import slowed_builder
 from rtbench.measure.timing import TimingPlan
 from rtbench.models.build import build_model
 from rtbench.report.files import write_json
 from rtbench.results import load_results
-from rtbench.runner import config_from_record, run_benchmark
+from rtbench.runner import check_measured, run_benchmark
 from rtbench.spec import load_variants, select
 
 CONDITIONS = ("idle", "neighbour", "slow", "slow+neighbour")
@@ -70,20 +68,6 @@ def make_baseline(args, specs: dict) -> dict:
     print(f"measuring a baseline: {', '.join(names)} at {cfg.size}x{cfg.size}, {timing.iters} "
           "samples each", flush=True)  # fmt: skip
     return run_benchmark(select(specs, names), cfg)
-
-
-def check(baseline: dict, specs: dict, build) -> tuple:
-    """One `rtbench check` with models made by `build`: (report, seconds)."""
-    cfg = config_from_record(baseline["config"])
-    names = list(dict.fromkeys(row["variant"] for row in baseline["rows"]))
-
-    def remeasure(variants: list[str]) -> dict:
-        return run_benchmark(select(specs, variants), replace(cfg, flops=False), build=build)
-
-    start = time.monotonic()
-    current = run_benchmark(select(specs, names), cfg, build=build)
-    report = compare(baseline, current, remeasure=remeasure)
-    return report, time.monotonic() - start
 
 
 def describe(report) -> str:
@@ -126,7 +110,9 @@ def main() -> None:
         build = slow if condition.startswith("slow") else build_model
         with busy_neighbour() if "neighbour" in condition else nullcontext():
             for i in range(args.checks):
-                report, seconds = check(baseline, specs, build)
+                start = time.monotonic()
+                report, _ = check_measured(baseline, specs, build)
+                seconds = time.monotonic() - start
                 verdict = {r.variant: r.verdict for r in report.rows}
                 slowed = {r.variant for r in report.rows if r.failed}
                 record = {

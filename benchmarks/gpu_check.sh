@@ -86,8 +86,8 @@ step timer-agreement python3 benchmarks/timer_agreement.py --variant E --scope d
 GATE=(--device "$DEVICE" --scope detector --size 256 --iters 20)
 step gate-baseline rt baseline A E Ds5 "${GATE[@]}" --out "$RUNS/gate-baseline.json"
 step gate-unchanged rt check --baseline "$RUNS/gate-baseline.json" --results-dir "$RUNS/gate"
-step gate-slowed-1.5x expect_regression python3 benchmarks/gate_injection.py --variant E --factor 1.5 \
-  --baseline "$RUNS/gate-baseline.json"
+step gate-slowed-1.5x expect_regression python3 benchmarks/gate_injection.py --variant E \
+  --factor 1.5 --baseline "$RUNS/gate-baseline.json"
 
 { echo; python3 benchmarks/gpu_summary.py report "$RUNS"; echo; echo "failed steps: $failed"; } \
   >>"$SUMMARY" 2>&1

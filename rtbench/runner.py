@@ -16,6 +16,7 @@ from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -32,7 +33,10 @@ from rtbench.measure.stats import summarize
 from rtbench.measure.timing import Timed, TimingPlan, Workload, device_clock, measure_interleaved
 from rtbench.models.build import build_model, make_inputs
 from rtbench.runtimes import RUNTIMES, BuiltModel, Runtime
-from rtbench.spec import VariantSpec
+from rtbench.spec import VariantSpec, select
+
+if TYPE_CHECKING:
+    from rtbench.gate import GateReport
 
 CALIBRATION = ("__calibration__", "")
 Builder = Callable[[VariantSpec, str, int], nn.Module]  # (spec, scope, seed) -> model in eval mode
@@ -271,6 +275,29 @@ def config_from_record(record: results.ConfigRecord) -> BenchConfig:
         )
     except (KeyError, TypeError, AttributeError) as err:
         raise BenchError(f"the results file's config cannot be reused: {err}") from None
+
+
+def check_measured(
+    baseline: results.Document, specs: dict[str, VariantSpec], build: Builder = build_model
+) -> tuple["GateReport", list[results.Document]]:
+    """`rtbench check` for scripts and tests: measure the baseline's variants as it was measured,
+    with models made by `build`, gate them, and measure a variant that looks slower once more.
+    Returns the report and the documents measured (the current run, then the second measurement
+    when one was made)."""
+    # Here, not at the top: the gate loads the reports (matplotlib, 1.6 s), which a run and every
+    # sweep job would otherwise pay for.
+    from rtbench.gate import compare
+
+    cfg = config_from_record(baseline["config"])
+    names = list(dict.fromkeys(row["variant"] for row in baseline["rows"]))
+
+    def remeasure(variants: list[str]) -> results.Document:
+        return run_benchmark(select(specs, variants), dataclasses.replace(cfg, flops=False),
+                             build=build)  # fmt: skip
+
+    current = run_benchmark(select(specs, names), cfg, build=build)
+    report = compare(baseline, current, remeasure=remeasure)
+    return report, [current] + ([report.remeasured] if report.remeasured else [])
 
 
 def _to(inputs, device: torch.device):

@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 
 from rtbench.cli import app
 from rtbench.results import SCHEMA
+from rtbench.runner import check_measured
+from rtbench.spec import load_variants
 
 runner = CliRunner()
 SMALL = ["--scope", "encoder", "--size", "64", "--iters", "6", "--min-time", "0.1", "--device",
@@ -150,3 +152,32 @@ def test_another_runtime_is_not_the_same_row(tmp_path, baseline_file):
 def test_bad_threshold_exits_2(baseline_file):
     result = invoke("check", baseline_file, "--baseline", baseline_file, "--threshold", "0")
     assert result.exit_code == 2 and "--threshold" in result.output
+
+
+def test_check_measured_measures_as_the_baseline_and_confirms_suspects(measured_baseline):
+    """rtbench.runner.check_measured, the gate of the acceptance tests and the gate benchmarks: a
+    baseline whose E took a billionth of the calibration makes E slower for certain, so E (with any
+    other suspect and a reference variant) is measured a second time, without FLOPs, and the
+    slowdown holds."""
+    doc = json.loads(measured_baseline.read_text())
+    for row in doc["rows"]:
+        if row["variant"] == "E":
+            row["latency_normalized_samples"] = [1e-9 * x for x in SAMPLES]
+    report, measured = check_measured(doc, load_variants())
+    current, again = measured
+    assert [r["variant"] for r in current["rows"]] == ["A", "B", "Ds5", "E"]
+    assert {k: current["config"][k] for k in ("scope", "size")} == {"scope": "encoder", "size": 64}
+    assert again is report.remeasured and again["config"]["flops"] is False
+    names = [r["variant"] for r in again["rows"]]
+    assert "E" in names and set(names) <= {"A", "B", "Ds5", "E"}
+    assert report.failed and {r.variant: r.verdict for r in report.rows}["E"] == "slower"
+
+
+def test_check_measured_measures_once_when_nothing_is_slower(measured_baseline):
+    doc = json.loads(measured_baseline.read_text())
+    # One variant (no view against the others) that took 100x as long in the baseline: faster.
+    doc["rows"] = [row for row in doc["rows"] if row["variant"] == "A"]
+    doc["rows"][0]["latency_normalized_samples"] = [100 * x for x in SAMPLES]
+    report, measured = check_measured(doc, load_variants())
+    assert [r["variant"] for r in measured[0]["rows"]] == ["A"]
+    assert len(measured) == 1 and report.remeasured is None and not report.failed
