@@ -13,10 +13,6 @@ form, dtype, seed (the weights), torch version, exporter and opset.
 """
 
 import dataclasses
-import hashlib
-import json
-import os
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -25,8 +21,11 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from rtbench.config import BenchConfig
+from rtbench.config import RunConfig
+from rtbench.digest import content_key
+from rtbench.files import atomic_path
 from rtbench.spec import VariantSpec
+from rtbench.text import first_line
 
 OPSET = 17
 EXPORTER = "torchscript"  # torch.onnx.export(dynamo=False)
@@ -68,11 +67,9 @@ class Exported:
     cached: bool
 
 
-def cache_key(spec: VariantSpec, cfg: BenchConfig, half: bool, with_cells: bool) -> str:
+def cache_key(spec: VariantSpec, cfg: RunConfig, half: bool, with_cells: bool) -> str:
     """A digest of everything that changes the exported graph."""
-    described = dataclasses.asdict(spec)
-    for field in ("source", "description", "paper"):  # no effect on the graph
-        described.pop(field)
+    described = spec.model_dump(exclude={"source", "description", "paper"})  # not in the graph
     facts = {
         "spec": described,
         "scope": cfg.scope,
@@ -86,14 +83,14 @@ def cache_key(spec: VariantSpec, cfg: BenchConfig, half: bool, with_cells: bool)
         "opset": OPSET,
         "with_cells": with_cells,
     }
-    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+    return content_key(facts)
 
 
 def cached_export(
     model: nn.Module,
     inputs: Tensor | list[Tensor],
     spec: VariantSpec,
-    cfg: BenchConfig,
+    cfg: RunConfig,
     cache_dir: Path,
     half: bool = False,
 ) -> Exported:
@@ -104,14 +101,8 @@ def cached_export(
     path = cache_dir / f"{safe}-{cfg.scope}-{cfg.size}-{key[:16]}.onnx"
     if path.is_file():
         return Exported(path, time.perf_counter() - start, cached=True)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        export(model, inputs, cfg.scope, Path(tmp), half=half)
-        os.replace(tmp, path)  # atomic: a concurrent reader sees no half-written graph
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(path) as tmp:  # a concurrent reader sees no half-written graph
+        export(model, inputs, cfg.scope, tmp, half=half)
     return Exported(path, time.perf_counter() - start, cached=False)
 
 
@@ -138,8 +129,7 @@ def export(
                               do_constant_folding=True)  # fmt: skip
         onnx.checker.check_model(str(path))
     except Exception as err:  # noqa: BLE001 - one line for the row or the user
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ExportError(f"ONNX export failed: {first}") from err
+        raise ExportError(f"ONNX export failed: {first_line(err)}") from err
 
 
 @dataclass(frozen=True)
@@ -192,16 +182,13 @@ def _overlap(a: Tensor, b: Tensor) -> float:
     return shared / a.numel()
 
 
-def export_file(
-    spec: VariantSpec, cfg: BenchConfig, out: Path, with_cells: bool, check: bool
-) -> str:
+def export_file(spec: VariantSpec, cfg: RunConfig, out: Path, with_cells: bool, check: bool) -> str:
     """`rtbench export`: build, export to `out` (atomically) and check; one line saying what was
     written and how it was checked."""
-    from rtbench.config import check_config
-    from rtbench.models.build import build_model, make_inputs
+    from rtbench.models.build import build_model, check_input_size, make_inputs
     from rtbench.models.deploy import fuse_for_deploy
 
-    check_config(cfg)
+    check_input_size(cfg.scope, cfg.size)
     if out.is_dir():
         raise OSError(f"--out {out}: is a folder; name the ONNX file to write")
     model = build_model(spec, cfg.scope, cfg.seed)
@@ -211,14 +198,8 @@ def export_file(
     with torch.inference_mode():
         model(inputs)  # fills the shape caches the graph holds as constants
     start = time.perf_counter()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        export(model, inputs, cfg.scope, Path(tmp), with_cells=with_cells)
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(out) as tmp:
+        export(model, inputs, cfg.scope, tmp, with_cells=with_cells)
     line = f"{out}: {out.stat().st_size / 1e6:.1f} MB, opset {OPSET}, exported in "
     line += f"{time.perf_counter() - start:.1f} s; ONNX checker passed"
     if not check:

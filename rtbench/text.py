@@ -13,3 +13,9 @@ def clip(text: str, limit: int = QUOTE_LIMIT) -> str:
 def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
     """repr(value), at most `limit` characters: how a message quotes a value it refuses."""
     return clip(repr(value), limit)
+
+
+def first_line(err: BaseException) -> str:
+    """An exception as one line: its message's first line, or its type's name when it has none."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -8,7 +8,7 @@ only time and report what they can see themselves.
 from abc import abstractmethod
 from pathlib import Path
 
-from rtbench.export import agreement, cached_export
+from rtbench.export import OPSET, agreement, cached_export
 from rtbench.runtimes.base import BuiltModel, Runtime, Session
 
 
@@ -23,7 +23,7 @@ class ExportedRuntime(Runtime):
         session.settings = {
             "version": self.version(),
             **session.settings,
-            "onnx_opset": 17,
+            "onnx_opset": OPSET,
             "export_s": round(exported.seconds, 3),
             "export_cached": exported.cached,
             "agreement": checked.record(),

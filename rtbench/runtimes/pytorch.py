@@ -9,10 +9,12 @@ from contextlib import nullcontext
 
 import torch
 
-from rtbench.config import DTYPES, BenchConfig
+from rtbench.config import RunConfig
+from rtbench.measure.device import torch_dtype
 from rtbench.measure.memory import torch_peak_memory
 from rtbench.measure.timing import device_clock
 from rtbench.runtimes.base import BuiltModel, Runtime, Session
+from rtbench.text import first_line
 
 
 class Eager(Runtime):
@@ -23,7 +25,7 @@ class Eager(Runtime):
     def version(self) -> str:
         return torch.__version__
 
-    def unavailable(self, device: torch.device, cfg: BenchConfig) -> str | None:
+    def unavailable(self, device: torch.device, cfg: RunConfig) -> str | None:
         if cfg.dtype == "fp16" and device.type == "cpu" and not _cpu_autocast_ok(torch.float16):
             return "fp16 autocast is not supported on this CPU build; use fp32 or bf16"
         return super().unavailable(device, cfg)
@@ -44,12 +46,12 @@ class Eager(Runtime):
     def wrap(self, model: torch.nn.Module) -> Callable:
         return model
 
-    def settings(self, cfg: BenchConfig) -> dict:
+    def settings(self, cfg: RunConfig) -> dict:
         amp = None if cfg.dtype == "fp32" else cfg.dtype
         return {"autocast": amp, "channels_last": cfg.channels_last}
 
-    def _step(self, model: Callable, inputs, cfg: BenchConfig, device: torch.device):
-        dtype = DTYPES[cfg.dtype]
+    def _step(self, model: Callable, inputs, cfg: RunConfig, device: torch.device):
+        dtype = torch_dtype(cfg.dtype)
         autocast = (
             (lambda: torch.autocast(device.type, dtype=dtype, cache_enabled=self.autocast_cache))
             if dtype != torch.float32
@@ -72,7 +74,7 @@ class Compiled(Eager):
     def wrap(self, model: torch.nn.Module) -> Callable:
         return torch.compile(model)
 
-    def settings(self, cfg: BenchConfig) -> dict:
+    def settings(self, cfg: RunConfig) -> dict:
         return {**super().settings(cfg), "backend": "inductor"}
 
 
@@ -84,7 +86,7 @@ class CudaGraphs(Eager):
     # A graph replays the casts it captured; autocast's cast cache must not outlive the capture.
     autocast_cache = False
 
-    def _step(self, model: Callable, inputs, cfg: BenchConfig, device: torch.device):
+    def _step(self, model: Callable, inputs, cfg: RunConfig, device: torch.device):
         return _capture_cuda_graph(super()._step(model, inputs, cfg, device), device)
 
 
@@ -100,8 +102,7 @@ def _capture_cuda_graph(step: Callable[[], object], device: torch.device) -> Cal
         with torch.cuda.graph(graph):
             step()
     except Exception as err:  # noqa: BLE001
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise RuntimeError(f"cannot be captured as a CUDA graph: {first}") from err
+        raise RuntimeError(f"cannot be captured as a CUDA graph: {first_line(err)}") from err
     return graph.replay
 
 

@@ -15,15 +15,13 @@ one enqueue first so that lazy initialisation is not captured.
 This module has not been run by the project: TensorRT does not install on its machines (README).
 """
 
-import hashlib
-import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
-from rtbench.config import BenchConfig
+from rtbench.config import RunConfig
+from rtbench.digest import content_key, file_key
+from rtbench.files import write_atomic
 from rtbench.runtimes.base import BuiltModel, Session
 from rtbench.runtimes.exported import ExportedRuntime
 
@@ -43,7 +41,7 @@ class TensorRT(ExportedRuntime):
 
         return tensorrt.__version__
 
-    def unavailable(self, device: torch.device, cfg: BenchConfig) -> str | None:
+    def unavailable(self, device: torch.device, cfg: RunConfig) -> str | None:
         reason = super().unavailable(device, cfg)
         if reason is None and cfg.dtype == "bf16":
             return "runtime tensorrt: use --dtype fp16 (the paper's protocol) or fp32"
@@ -124,9 +122,8 @@ class TensorRTGraphs(TensorRT):
 
 def engine_key(trt, onnx_path: Path, device: torch.device, fp16: bool) -> str:
     """Everything an engine depends on: the graph, TensorRT, the GPU, the build flags."""
-    digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     facts = {
-        "onnx_sha256": digest,
+        "onnx_sha256": file_key(onnx_path),
         "tensorrt": trt.__version__,
         "gpu": torch.cuda.get_device_name(device),
         "capability": list(torch.cuda.get_device_capability(device)),
@@ -135,7 +132,7 @@ def engine_key(trt, onnx_path: Path, device: torch.device, fp16: bool) -> str:
         "tf32": True,  # TensorRT's default, kept
         "workspace": WORKSPACE_BYTES,
     }
-    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+    return content_key(facts)
 
 
 def _cached_engine(trt, onnx_path: Path, cache_dir: Path, fp16: bool) -> tuple[bytes, bool]:
@@ -144,11 +141,7 @@ def _cached_engine(trt, onnx_path: Path, cache_dir: Path, fp16: bool) -> tuple[b
     if path.is_file():
         return path.read_bytes(), True
     plan = _build(trt, onnx_path, fp16)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(plan)
-    os.replace(tmp, path)
+    write_atomic(path, plan)
     return plan, False
 
 

@@ -1,28 +1,40 @@
-"""Run folders and atomic writes: a reader never sees half a file, and no earlier run is touched."""
+"""Atomic writes and the folders rtbench writes into: a reader never sees half a file, no earlier
+run is touched, and nothing lands outside the folder the user named. Every writer goes through
+`atomic_path` (a file another library writes, an ONNX graph say) or `write_atomic` (bytes)."""
 
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rtbench.text import quote
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write to a temporary file beside `path`, flush it to disk, then rename over `path`."""
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` to write to; renamed over `path` when the block ends
+    normally, removed when it raises (Ctrl-C and SIGTERM included)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:  # from the moment the file exists: an interrupt (Ctrl-C, SIGTERM) removes it
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results are for others too
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
+    try:  # from the moment the file exists: an interrupt removes it
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results are for others too
+        os.close(fd)
+        yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write `data` to `path` atomically, flushed to disk before the rename."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(payload)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _umask() -> int:
