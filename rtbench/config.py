@@ -1,16 +1,37 @@
-"""What one benchmark run measures: its configuration, the defaults, and the checks made before any
-work starts. The CLI's measuring options map one to one onto these fields (rtbench.cli)."""
+"""What one benchmark run measures, declared once.
 
-import math
-from dataclasses import dataclass, field
+`RunConfig` is the single declaration of a run's settings. Each field carries its type, default,
+limits and help text, and two tags:
 
-import torch
+- `compare`: what a difference in it means when two runs are compared (`Compare`): the work
+  measured (runs are not comparable), the place (the gate needs the same machine; merged
+  reports put places side by side), a note (said, not refused), or free (how long to sample).
+- `sweep`: the grid key under which a sweep takes a list of values for it (sizes, batches, ...).
 
-from rtbench.measure.timing import TimingPlan
+Everything else is read off this model, never restated: the options of `run`, `compare`,
+`baseline` and `sweep` (rtbench.cli.options), the sweep grid's keys and flags
+(rtbench.sweep.grid), validation with one-line errors, the `config` record of results.json
+(`record` / `from_record`) and its JSON Schema, and the comparability rule the gate and the merged
+reports share (`differences`). Adding a measuring option is one field here and the code that
+uses it. Fields added later default to what runs did before they existed, so older records load
+as what they measured.
+
+Checks that need this machine or the registries (is CUDA there, is the runtime installed, the
+smallest input a scope accepts) happen where those live: rtbench.runner.check_run.
+"""
+
+import enum
+import re
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
 from rtbench.text import quote
+from rtbench.validation import Loc, one_line
 
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit value
+DTYPES = ("fp32", "fp16", "bf16")
+SCOPES = ("encoder", "detector")
 # Upper bounds far past any real run (Table 3: 640, batch 1), so that a typo of a few extra zeros
 # fails at once instead of after every model was built (or with an overflow deep in torch).
 MAX_SIZE = 16384  # one 16k image through the detector needs tens of GB already
@@ -18,100 +39,226 @@ MAX_BATCH = 4096
 MAX_THREADS = 1024  # torch takes a C int; no machine we measure on has more cores
 MAX_CALLS = 100_000  # --warmup / --iters: a fixed count past this runs for days
 MAX_MIN_TIME_S = 3600.0  # seconds of samples per variant; more would never end a run
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit value
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d{1,3})?")
 
 
 class BenchError(Exception):
     """A configuration the run cannot go on with; the message is one line for the user."""
 
 
-@dataclass(frozen=True)
-class BenchConfig:
-    scope: str = "detector"  # Table 3 rows are whole detectors
-    device: str = "cpu"  # cpu, cuda or cuda:N
-    dtype: str = "fp32"  # fp16 / bf16: autocast in PyTorch, the engine's precision elsewhere
-    size: int = 640  # square input side, a multiple of 32
-    batch: int = 1
-    seed: int = 0  # weights and inputs
-    threads: int | None = None  # CPU intra-op threads; None keeps torch's default
-    deploy: bool = False  # fold BatchNorm and fuse RepVGG blocks before measuring
-    channels_last: bool = False
-    runtimes: tuple[str, ...] = ("eager",)  # timed side by side in the same rounds
-    flops: bool = True  # count FLOPs (fvcore trace + FlopCounterMode)
-    breakdown: bool = False  # also time each part alone (backbone, input_proj, ...), same rounds
-    timing: TimingPlan = field(default_factory=TimingPlan)
+class Compare(str, enum.Enum):
+    """What a difference in a setting means when two runs are set side by side."""
+
+    WORK = "work"  # changes what one call computes or how it is paced: not comparable
+    PLACE = "place"  # where it ran: the gate needs the same; merged reports compare places
+    NOTE = "note"  # may differ; said beside the comparison
+    FREE = "free"  # how the figures were sampled or what else was counted: no effect
 
 
-def check_config(cfg: BenchConfig) -> torch.device:
-    """Validate the configuration against this machine, before any work; the device to run on."""
-    from rtbench.runtimes import check_runtime
-
-    check_settings(cfg)
-    device = _device(cfg.device)
-    for name in cfg.runtimes:
-        check_runtime(name, device, cfg)
-    return device
+TAGS = "x-rtbench"  # where the tags live in the JSON Schema (an extension keyword)
 
 
-def check_settings(cfg: BenchConfig) -> None:
-    """The checks that do not depend on this machine: a sweep submitted to SLURM from a login
-    node without a GPU is checked with these before any job is queued."""
-    from rtbench.models.build import SCOPES, min_input_size
-    from rtbench.runtimes import RUNTIMES, get_runtime
+def setting(
+    default: Any,
+    help: str,
+    *,
+    compare: Compare,
+    flag: str | None = None,
+    key: str | None = None,
+    sweep: str | None = None,
+    cli: bool = True,
+    **limits: Any,
+) -> Any:
+    """A field of the run configuration: `flag` names its command-line option (default --name),
+    `key` its key in a sweep grid file (default its name), `sweep` the grid key of a list of its
+    values; `cli=False` keeps an internal setting off the command line."""
+    tags = {"compare": compare.value, "flag": flag, "key": key, "sweep": sweep, "cli": cli}
+    return Field(default, description=help, json_schema_extra={TAGS: tags}, **limits)
 
-    if cfg.scope not in SCOPES:
-        raise BenchError(f"unknown scope {quote(cfg.scope)}; choose from {', '.join(SCOPES)}")
-    if cfg.dtype not in DTYPES:
-        raise BenchError(f"unknown dtype {quote(cfg.dtype)}; choose from {', '.join(DTYPES)}")
-    if cfg.size < 32 or cfg.size % 32:
-        raise BenchError(f"--size {cfg.size}: must be a positive multiple of 32 (stride of S5)")
-    if cfg.size > MAX_SIZE:
-        raise BenchError(f"--size {quote(cfg.size)}: must be at most {MAX_SIZE}")
-    smallest = min_input_size(cfg.scope)
-    if cfg.size < smallest:
-        raise BenchError(
-            f"--size {cfg.size} is too small at {cfg.scope} scope: the decoder keeps the top 300 "
-            f"encoder cells; use --size {smallest} or more"
+
+def _comma_list(value: object) -> object:
+    """`--runtime eager,onnxruntime` and a YAML list read alike."""
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class TimingPlan(_Settings):
+    """How many calls are made and timed per workload (rtbench.measure.timing)."""
+
+    warmup: int = setting(3, "Warm-up calls at least; more until timings settle.",
+                          compare=Compare.FREE, ge=0, le=MAX_CALLS)  # fmt: skip
+    iters: int | None = setting(None, "Fixed timed calls per variant; overrides --min-time.",
+                                compare=Compare.FREE, ge=1, le=MAX_CALLS)  # fmt: skip
+    min_time_s: float = setting(2.0, "Seconds of timed calls per variant (adaptive).",
+                                compare=Compare.FREE, flag="--min-time", key="min_time", gt=0,
+                                le=MAX_MIN_TIME_S, allow_inf_nan=False)  # fmt: skip
+    # Not on the command line: the adaptive plan's guard rails, recorded with every run.
+    min_iters: int = setting(10, "Fewest samples (a median and its CI need some).",
+                             compare=Compare.FREE, cli=False, ge=1)  # fmt: skip
+    max_iters: int = setting(500, "Most samples (a fast model must not run for ever).",
+                             compare=Compare.FREE, cli=False, ge=1)  # fmt: skip
+    max_warmup_s: float | None = setting(None, "Warm-up time limit; None: min_time_s.",
+                                         compare=Compare.FREE, cli=False, gt=0)  # fmt: skip
+    settle_window: int = setting(2, "Warm-up has settled when two windows' medians agree...",
+                                 compare=Compare.FREE, cli=False, ge=1)  # fmt: skip
+    settle_tolerance: float = setting(0.05, "...within this fraction.",
+                                      compare=Compare.FREE, cli=False, gt=0)  # fmt: skip
+
+
+class RunConfig(_Settings):
+    """What a run measures and how; see the module docstring."""
+
+    scope: Literal["encoder", "detector"] = setting(
+        "detector", "encoder (S3-S5 maps in) or detector (image in).", compare=Compare.WORK
+    )
+    device: str = setting(
+        "auto", "cpu, cuda, cuda:N, or auto (cuda when available).", compare=Compare.PLACE
+    )
+    runtimes: Annotated[tuple[str, ...], BeforeValidator(_comma_list), Field(strict=False)] = (
+        setting(
+            ("eager",),
+            "Runtimes to time side by side, comma-separated (see `rtbench runtimes`).",
+            compare=Compare.FREE,
+            flag="--runtime",
+            min_length=1,
         )
-    if not 1 <= cfg.batch <= MAX_BATCH:
-        raise BenchError(f"--batch {quote(cfg.batch)}: must be between 1 and {MAX_BATCH}")
-    if cfg.threads is not None and not 1 <= cfg.threads <= MAX_THREADS:
-        raise BenchError(f"--threads {quote(cfg.threads)}: must be between 1 and {MAX_THREADS}")
-    if not 0 <= cfg.seed <= MAX_SEED:
-        raise BenchError(f"--seed {quote(cfg.seed)}: must be between 0 and 2**63 - 1")
-    _check_timing(cfg.timing)
-    if not cfg.runtimes:
-        raise BenchError("no runtime given; name at least one with --runtime")
-    if len(set(cfg.runtimes)) != len(cfg.runtimes):
-        raise BenchError(f"--runtime {','.join(cfg.runtimes)}: a runtime is named twice")
-    for name in cfg.runtimes:
-        runtime = get_runtime(name)
-        if cfg.breakdown and not runtime.supports_breakdown:
-            able = " or ".join(r.name for r in RUNTIMES.values() if r.supports_breakdown)
-            raise BenchError(f"--breakdown: runtime {name} times whole models only; use {able}")
+    )
+    size: int = setting(
+        640,
+        "Input side in pixels, a multiple of 32.",
+        compare=Compare.WORK,
+        sweep="sizes",
+        ge=32,
+        le=MAX_SIZE,
+        multiple_of=32,
+    )
+    batch: int = setting(
+        1, "Batch size.", compare=Compare.WORK, sweep="batches", ge=1, le=MAX_BATCH
+    )
+    dtype: Literal["fp32", "fp16", "bf16"] = setting(
+        "fp32", "fp32, or fp16 / bf16 (autocast in PyTorch).", compare=Compare.WORK, sweep="dtypes"
+    )
+    seed: int = setting(0, "Seed of weights and inputs.", compare=Compare.FREE, ge=0, le=MAX_SEED)
+    threads: int | None = setting(
+        None, "CPU threads (default: torch's choice).", compare=Compare.NOTE, ge=1, le=MAX_THREADS
+    )
+    deploy: bool = setting(
+        False, "Fold BatchNorm and fuse RepVGG blocks first.", compare=Compare.WORK
+    )
+    channels_last: bool = setting(
+        False, "channels_last memory format (PyTorch runtimes).", compare=Compare.WORK
+    )
+    flops: bool = setting(True, "Count FLOPs (fvcore, cross-checked).", compare=Compare.FREE)
+    breakdown: bool = setting(
+        False,
+        "Also time each part alone, in the same rounds (eager, compile).",
+        compare=Compare.FREE,
+    )
+    timing: TimingPlan = Field(default_factory=TimingPlan, description="Samples per workload.")
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if not DEVICE_PATTERN.fullmatch(value):
+            raise ValueError(f"unknown device {quote(value)}; use cpu, cuda, cuda:N or auto")
+        return value
+
+    @field_validator("runtimes")
+    @classmethod
+    def _each_runtime_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"{','.join(value)}: a runtime is named twice")
+        return value
+
+    # ------------------------------------------------------------------ making and recording
+
+    @classmethod
+    def make(cls, values: dict, where: Callable[[Loc], str] | None = None) -> "RunConfig":
+        """A validated configuration, or BenchError in one line naming the flag at fault (or
+        what `where` calls the field)."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as err:
+            raise BenchError(one_line(err, cls, where or flag_of, show_value=True)) from None
+
+    def with_(self, **changes: Any) -> "RunConfig":
+        """A copy with `changes`, validated (timing fields by their own names)."""
+        timing = {k: changes.pop(k) for k in list(changes) if k in TimingPlan.model_fields}
+        data = self.model_dump()
+        data.update(changes)
+        data["timing"] = {**data["timing"], **timing}
+        return RunConfig.make(data)
+
+    def record(self, threads: int | None = None) -> dict:
+        """results.json's `config`: every field, with the thread count torch actually used."""
+        data = self.model_dump(mode="json")
+        if threads is not None:
+            data["threads"] = threads
+        return data
+
+    @classmethod
+    def from_record(cls, record: object, label: str = "results") -> "RunConfig":
+        """The configuration a results document was measured with, to measure again alike;
+        fields added since it was written take the values runs had before them, and keys no
+        field declares (a retired setting) are left to the document."""
+        if isinstance(record, dict):
+            record = {k: v for k, v in record.items() if k in cls.model_fields}
+            if isinstance(record.get("timing"), dict):
+                known = TimingPlan.model_fields
+                record["timing"] = {k: v for k, v in record["timing"].items() if k in known}
+        try:
+            return cls.model_validate(record, strict=False)
+        except ValidationError as err:
+            raise BenchError(f"{label}: config: {one_line(err, cls)}") from None
 
 
-def _check_timing(plan: TimingPlan) -> None:
-    if not 0 <= plan.warmup <= MAX_CALLS or (
-        plan.iters is not None and not 1 <= plan.iters <= MAX_CALLS
-    ):
-        raise BenchError(f"--warmup must be >= 0 and --iters >= 1, both at most {MAX_CALLS:,}")
-    if not (math.isfinite(plan.min_time_s) and 0 < plan.min_time_s <= MAX_MIN_TIME_S):
-        raise BenchError(
-            f"--min-time {quote(plan.min_time_s)}: must be a positive number of seconds, "
-            f"at most {MAX_MIN_TIME_S:g}"
-        )
+# ---------------------------------------------------------------------- reading the declaration
 
 
-def _device(name: str) -> torch.device:
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise BenchError(f"unknown device {quote(name)}; use cpu, cuda or cuda:N") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise BenchError("CUDA was asked for but no CUDA GPU is available; use --device cpu")
-        if (device.index or 0) >= torch.cuda.device_count():
-            raise BenchError(f"{quote(name)}: only {torch.cuda.device_count()} CUDA device(s)")
-    elif device.type != "cpu":
-        raise BenchError(f"unsupported device {quote(name)}; use cpu, cuda or cuda:N")
-    return device
+def tag(name: str, model: type[BaseModel] = RunConfig) -> dict:
+    """The tags a field was declared with (compare, flag, key, sweep, cli)."""
+    return dict((model.model_fields[name].json_schema_extra or {})[TAGS])
+
+
+def flag_of(loc: Loc) -> str:
+    """The command-line flag of a field, from its path in RunConfig: ("timing", "min_time_s")
+    -> "--min-time"; what is not a field keeps its dotted path."""
+    model: type[BaseModel] = RunConfig
+    for part in loc:
+        if not isinstance(part, str) or part not in model.model_fields:
+            break
+        if part == "timing":
+            model = TimingPlan
+            continue
+        return tag(part, model).get("flag") or "--" + part.replace("_", "-")
+    return ".".join(map(str, loc))
+
+
+def fields(compare: Compare | None = None) -> list[tuple[str, type[BaseModel]]]:
+    """Every setting as (name, the model declaring it), RunConfig's then TimingPlan's, in
+    declaration order; only those tagged `compare` when given."""
+    out = [(n, RunConfig) for n in RunConfig.model_fields if n != "timing"]
+    out += [(n, TimingPlan) for n in TimingPlan.model_fields]
+    return [(n, m) for n, m in out if compare is None or tag(n, m)["compare"] == compare]
+
+
+def value_of(record: dict, name: str, model: type[BaseModel] = RunConfig) -> Any:
+    return (record.get("timing") or {}).get(name) if model is TimingPlan else record.get(name)
+
+
+def differences(a: dict, b: dict, *kinds: Compare) -> list[tuple[str, Any, Any]]:
+    """(field, a's value, b's value) for each field of the given kinds that differs between two
+    config records (results.json's `config`, as loaded: every field present)."""
+    out = []
+    for kind in kinds:
+        for name, model in fields(kind):
+            va, vb = value_of(a, name, model), value_of(b, name, model)
+            if va != vb:
+                out.append((name, va, vb))
+    return out

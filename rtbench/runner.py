@@ -8,7 +8,6 @@ exported) is recorded in its row and the others go on; a bad configuration raise
 before any work starts. Progress goes to an optional `on_event` callback; nothing here prints.
 """
 
-import dataclasses
 import datetime as dt
 import statistics
 import tempfile
@@ -16,27 +15,25 @@ from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from rtbench import results
-from rtbench.config import DTYPES, BenchConfig, BenchError, check_config
+from rtbench.config import BenchError, RunConfig
 from rtbench.measure import load
 from rtbench.measure.breakdown import capture_part_inputs
 from rtbench.measure.calibration import CALIBRATION_NAME, calibration_workload, measure_peak_gflops
+from rtbench.measure.device import torch_device, torch_dtype
 from rtbench.measure.env import capture_environment
 from rtbench.measure.flops import count_flops
 from rtbench.measure.params import count_params, model_parts, param_parts
 from rtbench.measure.stats import summarize
-from rtbench.measure.timing import Timed, TimingPlan, Workload, device_clock, measure_interleaved
-from rtbench.models.build import build_model, make_inputs
-from rtbench.runtimes import RUNTIMES, BuiltModel, Runtime
-from rtbench.spec import VariantSpec, select
-
-if TYPE_CHECKING:
-    from rtbench.gate import GateReport
+from rtbench.measure.timing import Timed, Workload, device_clock, measure_interleaved
+from rtbench.models.build import build_model, check_input_size, make_inputs
+from rtbench.runtimes import RUNTIMES, BuiltModel, Runtime, check_runtime, get_runtime
+from rtbench.spec import VariantSpec
+from rtbench.text import first_line
 
 CALIBRATION = ("__calibration__", "")
 Builder = Callable[[VariantSpec, str, int], nn.Module]  # (spec, scope, seed) -> model in eval mode
@@ -52,17 +49,39 @@ class Event:
     message: str
 
 
+def check_run(cfg: RunConfig, on_this_machine: bool = True) -> RunConfig:
+    """The configuration checked against the registries (each runtime exists and can do what is
+    asked) and the smallest input of its scope, then, `on_this_machine`, against this machine
+    (the device exists, each runtime is installed and runs there), before any work starts.
+    Returns it with device `auto` resolved; BenchError in one line otherwise. A sweep submitted
+    to SLURM from a login node checks only what does not depend on the machine."""
+    check_input_size(cfg.scope, cfg.size)
+    for name in cfg.runtimes:
+        runtime = get_runtime(name)
+        if cfg.breakdown and not runtime.supports_breakdown:
+            able = " or ".join(r.name for r in RUNTIMES.values() if r.supports_breakdown)
+            raise BenchError(f"--breakdown: runtime {name} times whole models only; use {able}")
+    if not on_this_machine:
+        return cfg
+    device = torch_device(cfg.device)
+    cfg = cfg.with_(device=str(device))
+    for name in cfg.runtimes:
+        check_runtime(name, device, cfg)
+    return cfg
+
+
 def run_benchmark(
     specs: list[VariantSpec],
-    cfg: BenchConfig,
+    cfg: RunConfig,
     on_event: Callable[[Event], None] | None = None,
     build: Builder = build_model,
     cache_dir: Path | None = None,
-) -> results.Document:
+) -> dict:
     """Measure `specs` in every runtime of `cfg`; `build` makes each model (tests and the
     gate-injection benchmark pass their own). Exported graphs and engines are cached in
     `cache_dir`, or in a temporary folder removed after the run."""
-    device = check_config(cfg)
+    cfg = check_run(cfg)
+    device = torch.device(cfg.device)
     with ExitStack() as stack:
         if cache_dir is None:
             cache_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rtbench-")))
@@ -71,12 +90,12 @@ def run_benchmark(
 
 def _run(
     specs: list[VariantSpec],
-    cfg: BenchConfig,
+    cfg: RunConfig,
     device: torch.device,
     emit: Callable[[Event], None],
     build: Builder,
     cache_dir: Path,
-) -> results.Document:
+) -> dict:
     start = load.snapshot()  # before this run adds its own load
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
@@ -126,7 +145,7 @@ def _run(
     calibration = timed.pop(CALIBRATION)
     if calibration.error:
         raise BenchError(f"the calibration workload failed: {calibration.error}")
-    peak = measure_peak_gflops(device, DTYPES[cfg.dtype])
+    peak = measure_peak_gflops(device, torch_dtype(cfg.dtype))
     for row in rows:
         result = timed.get(results.row_key(row))
         if result is None:
@@ -142,7 +161,7 @@ def _run(
         "schema": results.SCHEMA,
         "run_id": None,  # set when written
         "created": created.isoformat(timespec="seconds"),
-        "config": config_record(cfg),
+        "config": cfg.record(threads=torch.get_num_threads()),
         "environment": capture_environment(device),
         "calibration": {
             "name": CALIBRATION_NAME,
@@ -156,7 +175,7 @@ def _run(
 
 
 def _build(
-    spec: VariantSpec, cfg: BenchConfig, device: torch.device, build: Builder, cache_dir: Path
+    spec: VariantSpec, cfg: RunConfig, device: torch.device, build: Builder, cache_dir: Path
 ) -> BuiltModel:
     model = build(spec, cfg.scope, cfg.seed)
     inputs = make_inputs(spec, cfg.scope, cfg.size, cfg.batch, cfg.seed)
@@ -172,7 +191,7 @@ def _build(
 
 def _capture_parts(built: BuiltModel) -> dict[str, object]:
     """Each part's input in a full forward, under the autocast the runtimes time with."""
-    dtype = DTYPES[built.cfg.dtype]
+    dtype = torch_dtype(built.cfg.dtype)
     if dtype == torch.float32:
         return capture_part_inputs(built.model, built.inputs, nullcontext)
     return capture_part_inputs(
@@ -181,7 +200,7 @@ def _capture_parts(built: BuiltModel) -> dict[str, object]:
 
 
 def _part_workloads(
-    runtime: Runtime, built: BuiltModel, part_inputs: dict, key: tuple, row: results.Row
+    runtime: Runtime, built: BuiltModel, part_inputs: dict, key: tuple, row: dict
 ) -> dict:
     """A workload per part, keyed (variant, runtime, part), timed in the same rounds as the whole
     model; a part that cannot be prepared gets its error in the row, the others go on."""
@@ -197,13 +216,13 @@ def _part_workloads(
     return workloads
 
 
-def _part_facts(result: Timed) -> results.PartLatency:
+def _part_facts(result: Timed) -> dict:
     if result.error:
         return {"error": result.error}
     return {**summarize(result.samples_ms), "samples_ms": result.samples_ms, "error": None}
 
 
-def _count(model: nn.Module, inputs, cfg: BenchConfig) -> dict:
+def _count(model: nn.Module, inputs, cfg: RunConfig) -> dict:
     params = count_params(model)
     facts = {"params": params, "params_m": params / 1e6, "params_parts": param_parts(model)}
     if cfg.flops:
@@ -226,7 +245,7 @@ def _latency_facts(result: Timed, calibration: Timed, gflops: float | None, peak
 
 def describe_error(err: BaseException) -> str:
     """One line for a row's `error`; allocation failures on any device read "out of memory"."""
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    text = first_line(err)
     oom = isinstance(err, torch.cuda.OutOfMemoryError | MemoryError) or any(
         marker in text for marker in ("out of memory", "can't allocate memory", "bad_alloc")
     )
@@ -237,7 +256,7 @@ def describe_error(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}"
 
 
-def _base_row(spec: VariantSpec, runtime: str, cfg: BenchConfig) -> results.Row:
+def _base_row(spec: VariantSpec, runtime: str, cfg: RunConfig) -> dict:
     paper = spec.paper
     return {
         "variant": spec.name,
@@ -253,51 +272,6 @@ def _base_row(spec: VariantSpec, runtime: str, cfg: BenchConfig) -> results.Row:
         "paper_params_m": paper.params_m if paper else None,
         "paper_latency_ms": paper.latency_ms if paper else None,
     }
-
-
-def config_record(cfg: BenchConfig) -> results.ConfigRecord:
-    record = dataclasses.asdict(cfg)
-    record["runtimes"] = list(cfg.runtimes)
-    record["threads"] = torch.get_num_threads()
-    return record
-
-
-def config_from_record(record: results.ConfigRecord) -> BenchConfig:
-    """The configuration a results document was measured with, to measure again alike."""
-    fields = {f.name for f in dataclasses.fields(BenchConfig)} - {"timing", "runtimes"}
-    timing_fields = {f.name for f in dataclasses.fields(TimingPlan)}
-    try:
-        timing = TimingPlan(**{k: v for k, v in record["timing"].items() if k in timing_fields})
-        return BenchConfig(
-            **{k: v for k, v in record.items() if k in fields},
-            runtimes=tuple(record["runtimes"]),
-            timing=timing,
-        )
-    except (KeyError, TypeError, AttributeError) as err:
-        raise BenchError(f"the results file's config cannot be reused: {err}") from None
-
-
-def check_measured(
-    baseline: results.Document, specs: dict[str, VariantSpec], build: Builder = build_model
-) -> tuple["GateReport", list[results.Document]]:
-    """`rtbench check` for scripts and tests: measure the baseline's variants as it was measured,
-    with models made by `build`, gate them, and measure a variant that looks slower once more.
-    Returns the report and the documents measured (the current run, then the second measurement
-    when one was made)."""
-    # Here, not at the top: the gate loads the reports (matplotlib, 1.6 s), which a run and every
-    # sweep job would otherwise pay for.
-    from rtbench.gate import compare
-
-    cfg = config_from_record(baseline["config"])
-    names = list(dict.fromkeys(row["variant"] for row in baseline["rows"]))
-
-    def remeasure(variants: list[str]) -> results.Document:
-        return run_benchmark(select(specs, variants), dataclasses.replace(cfg, flops=False),
-                             build=build)  # fmt: skip
-
-    current = run_benchmark(select(specs, names), cfg, build=build)
-    report = compare(baseline, current, remeasure=remeasure)
-    return report, [current] + ([report.remeasured] if report.remeasured else [])
 
 
 def _to(inputs, device: torch.device):

@@ -16,20 +16,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from rtbench.config import TimingPlan
 from rtbench.measure.stats import settled
-
-
-@dataclass(frozen=True)
-class TimingPlan:
-    warmup: int = 3  # untimed calls per workload before warm-up may stop
-    iters: int | None = None  # fixed samples per workload; None fills min_time_s instead
-    min_time_s: float = 2.0  # adaptive: seconds of samples per workload
-    min_iters: int = 10  # floor: a median and its CI need samples even for a slow model
-    max_iters: int = 500  # ceiling: a fast model must not run for ever
-    max_warmup_s: float | None = None  # stop warming up even if unsettled; None: min_time_s
-    settle_window: int = 2  # warm-up has settled when two windows' medians agree...
-    settle_tolerance: float = 0.05  # ...within this fraction
-
 
 Clock = Callable[[Callable[[], object]], float]  # calls fn once, returns its latency in ms
 

@@ -9,12 +9,12 @@ registry line, and the spec's allowed names are tested against the registries' k
 import torch
 from torch import nn
 
+from rtbench.config import SCOPES, BenchError
 from rtbench.models.attention import INTRA_BLOCKS
 from rtbench.models.encoder import HybridEncoder
 from rtbench.models.fusion import FUSION_BLOCKS
 from rtbench.spec import LEVELS, SpecError, VariantSpec
 
-SCOPES = ("encoder", "detector")
 STRIDES = (8, 16, 32)  # of S3, S4, S5
 
 
@@ -68,6 +68,16 @@ def min_input_size(scope: str) -> int:
 
         return min_square_input()
     return STRIDES[-1]
+
+
+def check_input_size(scope: str, size: int) -> None:
+    """BenchError in one line when `scope` cannot take a `size` x `size` input."""
+    smallest = min_input_size(scope)
+    if size < smallest:
+        raise BenchError(
+            f"--size {size} is too small at {scope} scope: the decoder keeps the top 300 "
+            f"encoder cells; use --size {smallest} or more"
+        )
 
 
 def make_inputs(spec: VariantSpec, scope: str, size: int, batch: int, seed: int = 0):

@@ -7,7 +7,7 @@ reports and the gate take the runtime from each row; nothing else changes.
 
 import torch
 
-from rtbench.config import BenchConfig
+from rtbench.config import RunConfig
 from rtbench.runtimes.base import BuiltModel, Runtime, RuntimeUnavailable, Session
 from rtbench.runtimes.onnx_runtime import OnnxRuntime
 from rtbench.runtimes.openvino_runtime import OpenVino
@@ -39,7 +39,7 @@ def get_runtime(name: str) -> Runtime:
         ) from None
 
 
-def check_runtime(name: str, device: torch.device, cfg: BenchConfig) -> Runtime:
+def check_runtime(name: str, device: torch.device, cfg: RunConfig) -> Runtime:
     """The runtime, or RuntimeUnavailable saying in one line why it cannot run here."""
     runtime = get_runtime(name)
     reason = runtime.unavailable(device, cfg)

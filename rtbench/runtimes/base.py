@@ -16,7 +16,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from rtbench.config import BenchConfig, BenchError
+from rtbench.config import BenchError, RunConfig
 from rtbench.measure.timing import Clock
 from rtbench.spec import VariantSpec
 
@@ -32,7 +32,7 @@ class BuiltModel:
     spec: VariantSpec
     model: nn.Module
     inputs: Tensor | list[Tensor]
-    cfg: BenchConfig
+    cfg: RunConfig
     device: torch.device
     cache_dir: Path  # where exports and engines are kept between runs
 
@@ -71,7 +71,7 @@ class Runtime(ABC):
             )
         return None
 
-    def unavailable(self, device: torch.device, cfg: BenchConfig) -> str | None:
+    def unavailable(self, device: torch.device, cfg: RunConfig) -> str | None:
         """Why this runtime cannot run here with `cfg`, in one line; None when it can."""
         missing = self.not_installed()
         if missing:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rtbench.config import BenchConfig
+from rtbench.config import RunConfig
 from rtbench.measure.memory import process_peak
 from rtbench.measure.timing import cuda_event_clock, wall_clock
 from rtbench.runtimes.base import BuiltModel, Session
@@ -31,7 +31,7 @@ class OnnxRuntime(ExportedRuntime):
 
         return onnxruntime.__version__
 
-    def unavailable(self, device: torch.device, cfg: BenchConfig) -> str | None:
+    def unavailable(self, device: torch.device, cfg: RunConfig) -> str | None:
         reason = super().unavailable(device, cfg)
         if reason is not None:
             return reason

@@ -1,85 +1,111 @@
-"""A sweep's grid: variants x sizes x batches x dtypes, measured in the runtimes named, with the
-other measuring settings shared by every point.
+"""A sweep's grid: variants x the values of each sweep dimension (sizes, batches, dtypes, ...),
+measured in the runtimes named, with the other measuring settings shared by every point.
 
-The grid comes from a small YAML file (checked like a variant spec: unknown keys, wrong types and
-impossible values are one-line errors naming the file and the field), from flags, or from both
-(a flag given on the command line overrides the file's key). Every point's configuration is
-checked before any point is measured.
+The grid's keys are read off rtbench.config.RunConfig: each setting tagged `sweep` is a
+dimension, a list under its grid key; every other setting of the command line is a key of its
+own, as the flag of `rtbench compare` names it. The grid comes from a small YAML file (unknown
+keys, wrong types and impossible values are one-line errors naming the file and the key), from
+flags, or from both (a flag given on the command line overrides the file's key). Every point's
+configuration is checked before any point is measured.
 
     variants: [A, C, E]            # default: every variant of variants_dir
-    sizes: [320, 480, 640, 800]
+    sizes: [320, 480, 640, 800]    # the dimensions; each defaults to `rtbench compare`'s value
     batches: [1, 4]
     dtypes: [fp32]
     runtimes: [eager]
-    scope: detector                # and device, seed, threads, deploy, channels_last, flops,
-    min_time: 2.0                  # breakdown, warmup, iters, min_time, variants_dir (relative
-                                   # to the file), as the flags of `rtbench compare`
+    scope: detector                # and device, seed, threads, deploy, ... as the flags of
+    min_time: 2.0                  # `rtbench compare`; variants_dir is relative to the file
 """
 
-import dataclasses
 import itertools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+from typing import Annotated, Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from rtbench.config import BenchConfig, BenchError, check_config, check_settings
-from rtbench.measure.timing import TimingPlan
-from rtbench.spec import DEFAULT_VARIANTS_DIR, SpecError, load_variants, parse_fields, select
+from rtbench import config
+from rtbench.config import BenchError, RunConfig, TimingPlan, tag
+from rtbench.runner import check_run
+from rtbench.spec import DEFAULT_VARIANTS_DIR, SpecError, load_variants, select
 from rtbench.sweep import SweepError
+from rtbench.validation import dotted, one_line
 
-_CONFIG, _TIMING = BenchConfig(), TimingPlan()
-DIMENSIONS = {"sizes": "size", "batches": "batch", "dtypes": "dtype"}  # grid key -> config key
+# Point ids of every sweep folder name these dimensions, always (s640-b1-fp32); a dimension added
+# since is named only where it leaves its default, so that older sweep folders keep their ids.
+ALWAYS_IN_ID = {"size": "s{}", "batch": "b{}", "dtype": "{}"}
 
 
-@dataclass(frozen=True)
-class GridFile:
-    """The keys of a grid file, with the defaults of `rtbench compare`."""
+def dimensions() -> dict[str, str]:
+    """Grid key -> the RunConfig field it lists values of, in declaration order."""
+    return {tag(name)["sweep"]: name for name, model in config.fields()
+            if model is RunConfig and tag(name)["sweep"]}  # fmt: skip
 
-    variants: tuple[str, ...] = ("all",)
-    sizes: tuple[int, ...] = (_CONFIG.size,)
-    batches: tuple[int, ...] = (_CONFIG.batch,)
-    dtypes: tuple[str, ...] = (_CONFIG.dtype,)
-    runtimes: tuple[str, ...] = _CONFIG.runtimes
-    scope: str = _CONFIG.scope
-    device: str = "auto"  # cuda when this machine (or, on SLURM, the job) has a GPU
-    seed: int = _CONFIG.seed
-    threads: int | None = _CONFIG.threads
-    deploy: bool = _CONFIG.deploy
-    channels_last: bool = _CONFIG.channels_last
-    flops: bool = _CONFIG.flops
-    breakdown: bool = _CONFIG.breakdown
-    warmup: int = _TIMING.warmup
-    iters: int | None = _TIMING.iters
-    min_time: float = _TIMING.min_time_s
-    variants_dir: str = str(DEFAULT_VARIANTS_DIR)
+
+def settings() -> dict[str, tuple[str, type[BaseModel]]]:
+    """Grid key -> (field, declaring model) of every other setting the command line offers."""
+    out = {}
+    for name, model in config.fields():
+        t = tag(name, model)
+        if t["cli"] and not t["sweep"]:
+            out[t["key"] or name] = (name, model)
+    return out
+
+
+@cache
+def grid_file_model() -> type[BaseModel]:
+    """The keys of a grid file as a model (types only: values are checked as RunConfig's)."""
+    lax = Field(strict=False)  # YAML gives lists where a tuple is declared
+    fields: dict[str, Any] = {"variants": (Annotated[tuple[str, ...], lax], ("all",))}
+    for key, name in dimensions().items():
+        info = RunConfig.model_fields[name]
+        fields[key] = (Annotated[tuple[info.annotation, ...], lax], (info.default,))
+    for key, (name, model) in settings().items():
+        info = model.model_fields[name]
+        kind = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        fields[key] = (kind, info.default)
+    fields["variants_dir"] = (str, str(DEFAULT_VARIANTS_DIR))
+    return create_model("GridFile", __config__=ConfigDict(extra="forbid", strict=True), **fields)
 
 
 @dataclass(frozen=True)
 class Point:
-    size: int
-    batch: int
-    dtype: str
+    values: tuple[tuple[str, Any], ...]  # (field, value) per dimension, in declaration order
+
+    def __getattr__(self, name: str) -> Any:
+        """A dimension's value by its field's name: point.size."""
+        for field_name, value in self.values:
+            if field_name == name:
+                return value
+        raise AttributeError(name)
 
     @property
     def id(self) -> str:
-        """The point's folder name: s640-b1-fp32."""
-        return f"s{self.size}-b{self.batch}-{self.dtype}"
+        """The point's folder name: s640-b1-fp32 (and, say, -gap_ms200 off a default)."""
+        parts = []
+        for name, value in self.values:
+            if name in ALWAYS_IN_ID:
+                parts.append(ALWAYS_IN_ID[name].format(value))
+            elif value != RunConfig.model_fields[name].default:
+                parts.append(f"{name}{value:g}" if isinstance(value, float) else f"{name}{value}")
+        return "-".join(parts)
 
 
 @dataclass(frozen=True)
 class Grid:
     variants: tuple[str, ...]  # resolved names, in the variants folder's order
-    sizes: tuple[int, ...]
-    batches: tuple[int, ...]
-    dtypes: tuple[str, ...]
-    base: BenchConfig  # everything but size, batch and dtype, which each point sets
+    axes: dict[str, tuple]  # dimension field -> its values
+    base: RunConfig  # every other setting; each point sets the dimensions
     variants_dir: Path
     points: tuple[Point, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        product = itertools.product(self.sizes, self.batches, self.dtypes)
-        object.__setattr__(self, "points", tuple(Point(*p) for p in product))
+        names = list(self.axes)
+        product = itertools.product(*self.axes.values())
+        points = tuple(Point(tuple(zip(names, values, strict=True))) for values in product)
+        object.__setattr__(self, "points", points)
 
     def point(self, point_id: str) -> Point:
         for point in self.points:
@@ -87,31 +113,29 @@ class Grid:
                 return point
         raise SweepError(f"no point {point_id!r} in this sweep")
 
-    def config(self, point: Point) -> BenchConfig:
-        return replace(self.base, size=point.size, batch=point.batch, dtype=point.dtype)
+    def config(self, point: Point) -> RunConfig:
+        return self.base.with_(**dict(point.values))
 
     def swept(self) -> tuple[str, ...]:
-        """Config keys that take more than one value in this grid: size, batch, dtype."""
-        return tuple(key for name, key in DIMENSIONS.items() if len(getattr(self, name)) > 1)
+        """Config keys that take more than one value in this grid."""
+        return tuple(name for name, values in self.axes.items() if len(values) > 1)
 
     def record(self) -> dict:
         """The grid as JSON data (sweep.json); `from_record` reads it back."""
-        base = dataclasses.asdict(self.base)
-        for key in DIMENSIONS.values():
-            base.pop(key)
-        base["runtimes"] = list(self.base.runtimes)
-        return {"variants": list(self.variants), "sizes": list(self.sizes),
-                "batches": list(self.batches), "dtypes": list(self.dtypes),
-                "variants_dir": str(self.variants_dir), "config": base}  # fmt: skip
+        base = self.base.record()
+        for name in self.axes:
+            base.pop(name)
+        axes = {key: list(self.axes[name]) for key, name in dimensions().items()}
+        return {"variants": list(self.variants), **axes, "variants_dir": str(self.variants_dir),
+                "config": base}  # fmt: skip
 
     @classmethod
     def from_record(cls, record: dict) -> "Grid":
-        config = dict(record["config"])
-        timing = TimingPlan(**config.pop("timing"))
-        base = BenchConfig(**config, timing=timing)
-        base = replace(base, runtimes=tuple(base.runtimes))
-        return cls(tuple(record["variants"]), tuple(record["sizes"]), tuple(record["batches"]),
-                   tuple(record["dtypes"]), base, Path(record["variants_dir"]))  # fmt: skip
+        """A grid from sweep.json; a dimension added since the sweep was made has its default."""
+        axes = {name: tuple(record.get(key, [RunConfig.model_fields[name].default]))
+                for key, name in dimensions().items()}  # fmt: skip
+        base = RunConfig.from_record(record["config"], "sweep.json")
+        return cls(tuple(record["variants"]), axes, base, Path(record["variants_dir"]))
 
 
 def read_grid_file(path: Path) -> dict:
@@ -127,10 +151,11 @@ def read_grid_file(path: Path) -> dict:
         raise SweepError(f"{where}: malformed YAML{at}") from None
     if not isinstance(data, dict):
         raise SweepError(f"{where}: expected a mapping of grid keys")
+    model = grid_file_model()
     try:
-        parsed = parse_fields(GridFile, data, where)
-    except SpecError as err:
-        raise SweepError(str(err)) from None
+        parsed = model.model_validate(data)
+    except ValidationError as err:
+        raise SweepError(f"{where}: {one_line(err, model)}") from None
     values = {key: getattr(parsed, key) for key in data}
     if "variants_dir" in values:
         values["variants_dir"] = str(path.parent / values["variants_dir"])
@@ -140,57 +165,63 @@ def read_grid_file(path: Path) -> dict:
 def make_grid(
     values: dict, sources: dict[str, str], origin: str, slurm_gpus: int | None = None
 ) -> Grid:
-    """Check `values` (GridFile keys; the others take their defaults) and build the grid.
+    """Check `values` (grid keys; the others take their defaults) and build the grid.
 
     `sources` names where each key came from ("sweep.yaml: sizes", "--sizes") and `origin` the
-    grid as a whole (the file, or "flags"), for errors. Points are checked against this machine,
-    unless `slurm_gpus` is given: then the jobs run elsewhere, only what does not depend on the
-    machine is checked, and device auto means cuda when the jobs get GPUs.
+    grid as a whole (the file, or "the command line"), for errors. Points are checked against
+    this machine, unless `slurm_gpus` is given: then the jobs run elsewhere, only what does not
+    depend on the machine is checked, and device auto means cuda when the jobs get GPUs.
     """
-    g = replace(GridFile(), **values)
-
-    def where(key: str) -> str:
-        return sources.get(key, key)
-
-    for key in ("variants", "runtimes", *DIMENSIONS):
+    model = grid_file_model()
+    try:
+        g = model.model_validate(values)
+    except ValidationError as err:
+        where = one_line(err, model, lambda loc: _source(sources, loc))
+        raise SweepError(f"{origin}: {where}") from None
+    for key in ("variants", *dimensions()):
         items = getattr(g, key)
         if not items:
-            raise SweepError(f"{where(key)}: give at least one value")
+            raise SweepError(f"{_source(sources, (key,))}: give at least one value")
         if len(set(items)) != len(items):
-            raise SweepError(f"{where(key)}: a value is listed twice")
+            raise SweepError(f"{_source(sources, (key,))}: a value is listed twice")
     try:
         specs = select(load_variants(Path(g.variants_dir)), list(g.variants))
     except SpecError as err:
-        raise SweepError(f"{where('variants')}: {err}") from None
-    device = g.device
-    if device == "auto":
-        device = "cuda" if (slurm_gpus if slurm_gpus is not None else _has_cuda()) else "cpu"
-    timing = replace(_TIMING, warmup=g.warmup, iters=g.iters, min_time_s=g.min_time)
-    base = BenchConfig(
-        scope=g.scope, device=device, seed=g.seed, threads=g.threads, deploy=g.deploy,
-        channels_last=g.channels_last, runtimes=tuple(g.runtimes), flops=g.flops,
-        breakdown=g.breakdown, timing=timing,
-    )  # fmt: skip
-    grid = Grid(tuple(s.name for s in specs), g.sizes, g.batches, g.dtypes, base,
-                Path(g.variants_dir).resolve())  # fmt: skip
-    check = check_settings if slurm_gpus is not None else check_config
-    _check(check, base, origin)  # the shared settings, at rtbench's default size, batch, dtype
-    for name, key in DIMENSIONS.items():  # then each value alone: the error names its key
-        for value in getattr(grid, name):
-            _check(check, replace(base, **{key: value}), where(name))
+        raise SweepError(f"{_source(sources, ('variants',))}: {err}") from None
+    shared: dict[str, Any] = {"timing": {}}
+    for key, (name, declared) in settings().items():
+        (shared["timing"] if declared is TimingPlan else shared)[name] = getattr(g, key)
+    if shared["device"] == "auto" and slurm_gpus is not None:
+        shared["device"] = "cuda" if slurm_gpus else "cpu"
+    base = _config(lambda: RunConfig.make(shared, lambda loc: _setting_source(sources, loc)))
+    axes = {name: tuple(getattr(g, key)) for key, name in dimensions().items()}
+    on_machine = slurm_gpus is None
+    base = _config(lambda: check_run(base, on_machine), origin)  # auto resolved here
+    for key, name in dimensions().items():  # each value alone: the error names its key
+        for value in axes[name]:
+            where = _source(sources, (key,))
+            one = _config(lambda: base.with_(**{name: value}), where)  # noqa: B023
+            _config(lambda: check_run(one, on_machine), where)  # noqa: B023
+    grid = Grid(tuple(s.name for s in specs), axes, base, Path(g.variants_dir).resolve())
     for point in grid.points:  # combinations (fp16 on this CPU, say)
-        _check(check, grid.config(point), f"point {point.id}")
+        _config(lambda: check_run(grid.config(point), on_machine), f"point {point.id}")  # noqa: B023
     return grid
 
 
-def _check(check, cfg: BenchConfig, where: str) -> None:
+def _config(make, where: str | None = None):
     try:
-        check(cfg)
+        return make()
     except BenchError as err:
-        raise SweepError(f"{where}: {err}") from None
+        raise SweepError(f"{where}: {err}" if where else str(err)) from None
 
 
-def _has_cuda() -> bool:
-    import torch
+def _source(sources: dict[str, str], loc) -> str:
+    return sources.get(loc[0], dotted(loc)) if loc else ""
 
-    return torch.cuda.is_available()
+
+def _setting_source(sources: dict[str, str], loc) -> str:
+    """Where a setting of the shared configuration came from, by its RunConfig path."""
+    for key, (name, _) in settings().items():
+        if name in loc:
+            return sources.get(key, config.flag_of(loc))
+    return config.flag_of(loc)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rtbench.report.files import write_json
+from rtbench.files import write_json
 from rtbench.runner import describe_error, run_benchmark
 from rtbench.spec import load_variants, select
 from rtbench.sweep.store import DONE, FAILED, INTERRUPTED, RUNNING, SweepStore, now

@@ -8,7 +8,7 @@
       jobs/                      submitit's folder: job pickles, logs, SLURM batch scripts
       report/                    the merged report (`rtbench report`)
 
-Every file is written atomically (rtbench.report.files), so a killed process leaves either the
+Every file is written atomically (rtbench.files), so a killed process leaves either the
 old file or the new one. A point is complete when its status says `done` and its results.json
 loads; every other point (never started, failed, interrupted, or `running` in a process that
 died) is re-run by `--resume`. One process at a time drives a sweep: it holds an advisory lock
@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rtbench.report.files import new_run_dir, write_json
+from rtbench.files import new_run_dir, write_json
 from rtbench.results import ResultsError, load_results
 from rtbench.sweep import SweepError
 from rtbench.sweep.grid import Grid
