@@ -1,6 +1,13 @@
-"""The results document (results.json): its schema, the keys other modules read, loading,
-validation, and the upgrade of older versions. Every module that writes or reads a results
-document goes through here; README.md ("Results files") documents the keys for users.
+"""The results document (results.json): its schema, declared once as pydantic models, loading,
+the upgrade of older versions, and the helpers readers share. Every module that writes or reads
+a results document goes through here; docs/results.md documents the keys for users and
+docs/results.schema.json (generated from these models, checked by a test) lets other tools
+validate our files.
+
+Documents travel through rtbench as JSON data (dicts, as in the file): reports, pandas and the
+files all speak it. The models below are their one schema: `parse` validates a document against
+them and returns it with its `config` complete (every field of rtbench.config.RunConfig). Keys
+a model does not name are kept: nothing measured is lost.
 
 Version history:
 - rtbench.results/1: one PyTorch runtime per run, named by config booleans `compile` and
@@ -16,7 +23,12 @@ Version history:
 import json
 import math
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rtbench.config import BenchError, RunConfig
+from rtbench.validation import Loc, dotted, one_line
 
 SCHEMA = "rtbench.results/2"
 SCHEMA_V1 = "rtbench.results/1"
@@ -27,110 +39,157 @@ LATENCY_STATS = ("median_ms", "ci95_low_ms", "ci95_high_ms", "p90_ms", "p99_ms",
                  "mean_ms", "std_ms", "min_ms")  # fmt: skip
 
 
-class ResultsError(Exception):
+class ResultsError(BenchError):
     """A results document that cannot be used; the message is one line naming the file."""
 
 
-class TimingRecord(TypedDict):
-    warmup: int
-    iters: int | None
-    min_time_s: float
-    min_iters: int
-    max_iters: int
-    max_warmup_s: float | None
-    settle_window: int
-    settle_tolerance: float
+Latency = Annotated[float, Field(gt=0, lt=MAX_LATENCY_MS, allow_inf_nan=False)]
+Ratio = Annotated[float, Field(gt=0, allow_inf_nan=False)]  # a latency over another
+Fraction = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Samples = Annotated[list[Latency], Field(min_length=1)]
 
 
-class ConfigRecord(TypedDict):
-    scope: str
-    device: str
-    dtype: str
-    size: int
-    batch: int
-    seed: int
-    threads: int  # the thread count torch actually used
-    deploy: bool
-    channels_last: bool
-    runtimes: list[str]
-    flops: bool
-    timing: TimingRecord
+class _Record(BaseModel):
+    """Keys a model does not name are kept (a newer writer's, a runtime's own)."""
+
+    model_config = ConfigDict(extra="allow")
 
 
-class PartLatency(TypedDict, total=False):
-    """One part of a model timed alone (`--breakdown`): `error` is None, or the only key set."""
+class PartLatency(_Record):
+    """One part of a model timed alone (`--breakdown`): its statistics, or its error."""
 
-    median_ms: float  # ... and the other stats of rtbench.measure.stats.summarize
-    ci95_low_ms: float
-    ci95_high_ms: float
-    samples: int
-    samples_ms: list[float]
-    error: str | None
+    error: str | None = None
+    median_ms: Latency | None = None  # ... and the other stats of rtbench.measure.stats
+    ci95_low_ms: float | None = None
+    ci95_high_ms: float | None = None
+    samples: int | None = None
+    samples_ms: Samples | None = None
+
+    @model_validator(mode="after")
+    def _measured_or_failed(self) -> "PartLatency":
+        if self.error is None and (self.median_ms is None or self.samples_ms is None):
+            raise ValueError("a part needs its median and samples, or its error")
+        return self
 
 
-class Row(TypedDict, total=False):
-    """One (variant, runtime) of a run; figures that could not be measured are None."""
+class Row(_Record):
+    """One (variant, runtime) of a run; figures that could not be measured are absent or null."""
 
     variant: str
     runtime: str
-    runtime_settings: dict[str, Any]
-    description: str
-    spec_file: str
-    status: str  # ok | error
-    error: str | None
-    scope: str
-    form: str  # train | deploy
-    paper_ap: float | None
-    paper_params_m: int | None
-    paper_latency_ms: float | None
-    params: int
-    params_m: float
-    params_parts: dict[str, int]
-    gmacs: float
-    gflops: float
-    gmacs_parts: dict[str, float]
-    gmacs_by_op: dict[str, float]
-    gmacs_flop_counter: float
-    flops_crosscheck_diff_pct: float
-    flops_skipped_ops: dict[str, int]
-    flops_uncounted_ops: dict[str, int]
-    peak_memory_bytes: int | None
-    latency_median_ms: float  # ... and the other LATENCY_STATS
-    latency_samples: int
-    latency_samples_ms: list[float]
-    latency_warmup_ms: list[float]
-    latency_normalized: float
-    latency_normalized_samples: list[float]
-    achieved_gflops_per_s: float | None
-    peak_fraction: float | None
-    latency_parts: dict[str, PartLatency]  # with --breakdown: part label -> its latency
+    status: Literal["ok", "error"]
+    error: str | None = None
+    runtime_settings: dict[str, Any] = {}
+    description: str | None = None
+    spec_file: str | None = None
+    scope: str | None = None
+    form: Literal["train", "deploy"] | None = None
+    paper_ap: float | None = None
+    paper_params_m: int | None = None
+    paper_latency_ms: float | None = None
+    params: int | None = None
+    params_m: float | None = None
+    params_parts: dict[str, int] | None = None
+    gmacs: float | None = None
+    gflops: float | None = None
+    gmacs_parts: dict[str, float] | None = None
+    gmacs_by_op: dict[str, float] | None = None
+    gmacs_flop_counter: float | None = None
+    flops_crosscheck_diff_pct: float | None = None
+    flops_skipped_ops: dict[str, int] | None = None
+    flops_uncounted_ops: dict[str, int] | None = None
+    peak_memory_bytes: int | None = None
+    latency_median_ms: Latency | None = None  # ... and the other LATENCY_STATS
+    latency_ci95_low_ms: float | None = None
+    latency_ci95_high_ms: float | None = None
+    latency_p90_ms: float | None = None
+    latency_p99_ms: float | None = None
+    latency_iqr_ms: float | None = None
+    latency_mean_ms: float | None = None
+    latency_std_ms: float | None = None
+    latency_min_ms: float | None = None
+    latency_samples: int | None = None
+    latency_samples_ms: Samples | None = None
+    latency_warmup_ms: list[float] | None = None
+    latency_normalized: Ratio | None = None  # median of the samples over the calibration's
+    latency_normalized_samples: Annotated[list[Ratio], Field(min_length=1)] | None = None
+    achieved_gflops_per_s: float | None = None
+    peak_fraction: float | None = None
+    latency_parts: dict[str, PartLatency] | None = None  # --breakdown: part label -> latency
+
+    @model_validator(mode="after")
+    def _ok_rows_were_timed(self) -> "Row":
+        if self.status == "ok":
+            for key in ("latency_samples_ms", "latency_normalized_samples"):
+                if getattr(self, key) is None:
+                    raise ValueError(f"an ok row needs {key}")
+        return self
 
 
-class LoadRecord(TypedDict):
-    """How busy the machine was (rtbench.measure.load); a figure the OS does not report is None."""
-
-    cpu_count: int
-    load_per_core_before: float | None  # 1-minute load average / cores, as the run started
-    load_per_core_after: float | None  # same as it ended, the run's own threads included
-    steal_fraction: float | None  # CPU time the hypervisor gave other guests, while timing
-    others_cpu_fraction: float | None  # CPU time other processes used, while timing
-    calibration_drift: float | None  # calibration median, last third of the run / first third
-    calibration_spread: float | None  # calibration IQR / median
+class Calibration(_Record):
+    name: str  # bumped whenever the workload changes: runs normalized differently never compare
+    median_ms: Latency
+    samples_ms: Samples | None = None
 
 
-class _RequiredKeys(TypedDict):
-    schema: str
-    run_id: str | None
+class LoadRecord(_Record):
+    """How busy the machine was (rtbench.measure.load); a figure the OS does not report is null."""
+
+    cpu_count: int | None = None
+    load_per_core_before: Fraction | None = None  # 1-minute load / cores, as the run started
+    load_per_core_after: Fraction | None = None  # same as it ended, the run's threads included
+    steal_fraction: Fraction | None = None  # CPU time the hypervisor gave others, while timing
+    others_cpu_fraction: Fraction | None = None  # CPU time other processes used, while timing
+    calibration_drift: Fraction | None = None  # calibration median, last third / first third
+    calibration_spread: Fraction | None = None  # calibration IQR / median
+
+
+class ResultsDocument(_Record):
+    """results.json."""
+
+    schema_: Literal["rtbench.results/2"] = Field(SCHEMA, alias="schema")
+    run_id: str | None = None
     created: str  # ISO-8601, UTC
-    config: ConfigRecord
+    config: RunConfig
     environment: dict[str, Any]
-    calibration: dict[str, Any]
-    peak_gflops_per_s: float
+    calibration: Calibration
+    peak_gflops_per_s: float | None = None
+    load: LoadRecord | None = None  # absent from documents written before it was recorded
     rows: list[Row]
 
+    @model_validator(mode="after")
+    def _rows_once(self) -> "ResultsDocument":
+        seen = set()
+        for row in self.rows:
+            if (row.variant, row.runtime) in seen:
+                raise ValueError(f"row ({row.variant}, {row.runtime}) appears twice")
+            seen.add((row.variant, row.runtime))
+        return self
 
-class Document(_RequiredKeys, total=False):
-    load: LoadRecord  # absent from documents written before it was recorded
+
+def json_schema() -> dict:
+    """The JSON Schema of results.json (docs/results.schema.json is this, written out)."""
+    schema = ResultsDocument.model_json_schema(by_alias=True)
+    schema["$id"] = f"https://rtbench.dev/schemas/{SCHEMA}.json"  # names the version it checks
+    return schema
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def row_key(row: dict) -> tuple[str, str]:
+    return row["variant"], row["runtime"]
+
+
+def ok_rows(document: dict, runtime: str | None = None) -> list[dict]:
+    """Rows that ran, in run order; of one runtime when given."""
+    return [r for r in document["rows"]
+            if r["status"] == "ok" and (runtime is None or r["runtime"] == runtime)]  # fmt: skip
+
+
+def runtimes_of(document: dict) -> list[str]:
+    """The runtimes of a run, in the order they were asked for."""
+    return list(document["config"]["runtimes"])
 
 
 def latency_fields(stats: dict, samples_ms: list[float], warmup_ms: list[float]) -> dict:
@@ -143,25 +202,14 @@ def latency_fields(stats: dict, samples_ms: list[float], warmup_ms: list[float])
     }
 
 
-def row_key(row: Row) -> tuple[str, str]:
-    return row["variant"], row["runtime"]
-
-
-def ok_rows(document: Document, runtime: str | None = None) -> list[Row]:
-    """Rows that ran, in run order; of one runtime when given."""
-    return [r for r in document["rows"]
-            if r["status"] == "ok" and (runtime is None or r["runtime"] == runtime)]  # fmt: skip
-
-
-def runtimes_of(document: Document) -> list[str]:
-    """The runtimes of a run, in the order they were asked for."""
-    return list(document["config"]["runtimes"])
+def is_number(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
 # ------------------------------------------------------------------------------ loading
 
 
-def load_results(path: str | Path) -> Document:
+def load_results(path: str | Path) -> dict:
     """Read, upgrade and validate a results.json; ResultsError with one line if unusable."""
     path = Path(path)
     try:
@@ -180,14 +228,42 @@ def load_results(path: str | Path) -> Document:
         raise ResultsError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
     except ValueError as err:
         raise ResultsError(f"{path}: {err}") from None
-    return validate(upgrade(document, str(path)), str(path))
+    return parse(document, str(path))
 
 
 def _reject_constant(name: str):
     raise ValueError(f"not a results file: JSON has {name}, which rtbench never writes")
 
 
-def upgrade(document: object, label: str = "results") -> Document:
+def parse(document: object, label: str = "results") -> dict:
+    """The document upgraded to the current schema and validated, with its config complete;
+    ResultsError naming the first problem, in one line."""
+    document = upgrade(document, label)
+    try:
+        config = RunConfig.from_record(document.get("config"), label)
+    except BenchError as err:
+        raise ResultsError(str(err)) from None
+    try:
+        checked = ResultsDocument.model_validate({**document, "config": config})
+    except ValidationError as err:
+        where = lambda loc: _where(document, loc)  # noqa: E731
+        raise ResultsError(f"{label}: {one_line(err, ResultsDocument, where, True)}") from None
+    return {**document, "config": {**document["config"], **checked.config.record()}}
+
+
+def _where(document: dict, loc: Loc) -> str:
+    """rows[3] (E, eager).latency_samples_ms[0]: a row named by its variant and runtime."""
+    if len(loc) >= 2 and loc[0] == "rows" and isinstance(loc[1], int):
+        row = document["rows"][loc[1]]
+        named = f"rows[{loc[1]}]"
+        if isinstance(row, dict):
+            named += f" ({row.get('variant')}, {row.get('runtime')})"
+        rest = dotted(loc[2:])
+        return f"{named} {rest}" if rest else named
+    return dotted(loc)
+
+
+def upgrade(document: object, label: str = "results") -> dict:
     """The document in the current schema; older versions are converted, newer ones refused."""
     if not isinstance(document, dict):
         raise ResultsError(f"{label}: not a results document (expected a JSON object)")
@@ -199,7 +275,7 @@ def upgrade(document: object, label: str = "results") -> Document:
     raise ResultsError(f"{label}: schema is {_short(schema)}, expected {SCHEMA!r} or {SCHEMA_V1!r}")
 
 
-def _upgrade_v1(document: dict, label: str) -> Document:
+def _upgrade_v1(document: dict, label: str) -> dict:
     config = document.get("config")
     rows = document.get("rows")
     if not isinstance(config, dict) or not isinstance(rows, list):
@@ -208,89 +284,11 @@ def _upgrade_v1(document: dict, label: str) -> Document:
     compiled, graphs = config.pop("compile", False), config.pop("cuda_graphs", False)
     runtime = "cuda-graphs" if graphs else "compile" if compiled else "eager"
     config["runtimes"] = [runtime]
-    config.setdefault("channels_last", False)
     torch_version = (document.get("environment") or {}).get("torch")
     settings = {"version": torch_version, "upgraded_from": SCHEMA_V1}
     rows = [{**r, "runtime": runtime, "runtime_settings": settings} if isinstance(r, dict) else r
             for r in rows]  # fmt: skip
     return {**document, "schema": SCHEMA, "config": config, "rows": rows}
-
-
-def validate(document: dict, label: str = "results") -> Document:
-    """Check what readers rely on; ResultsError naming the first problem, in one line."""
-    config = document.get("config")
-    if not isinstance(config, dict):
-        raise ResultsError(f"{label}: missing 'config'")
-    for key in ("scope", "device", "dtype", "size", "batch", "deploy", "runtimes"):
-        if key not in config:
-            raise ResultsError(f"{label}: config lacks {key!r}")
-    if not isinstance(config["runtimes"], list) or not all(
-        isinstance(r, str) for r in config["runtimes"]
-    ):
-        raise ResultsError(f"{label}: config runtimes must be a list of names")
-    calibration = document.get("calibration")
-    if not isinstance(calibration, dict) or not isinstance(calibration.get("name"), str):
-        raise ResultsError(f"{label}: missing 'calibration' or its 'name'")
-    if not _latency(calibration.get("median_ms")):
-        raise ResultsError(f"{label}: calibration median_ms must be a positive latency")
-    load = document.get("load", {})
-    if not isinstance(load, dict) or not all(
-        load.get(key) is None or (is_number(load[key]) and load[key] >= 0)
-        for key in LoadRecord.__annotations__
-    ):
-        raise ResultsError(f"{label}: 'load' must map its keys to non-negative numbers or null")
-    rows = document.get("rows")
-    if not isinstance(rows, list):
-        raise ResultsError(f"{label}: missing 'rows' list")
-    seen: set[tuple[str, str]] = set()
-    for i, row in enumerate(rows):
-        _validate_row(row, f"{label}: row {i}", seen)
-    return document
-
-
-def _validate_row(row: object, where: str, seen: set) -> None:
-    if not isinstance(row, dict) or not isinstance(row.get("variant"), str):
-        raise ResultsError(f"{where} has no 'variant'")
-    if not isinstance(row.get("runtime"), str):
-        raise ResultsError(f"{where} has no 'runtime'")
-    where = f"{where} ({_short(row['variant'])}, {_short(row['runtime'])})"
-    if row_key(row) in seen:
-        raise ResultsError(f"{where} appears twice")
-    seen.add(row_key(row))
-    if row.get("status") not in ("ok", "error"):
-        raise ResultsError(f"{where}: status must be 'ok' or 'error'")
-    if row["status"] == "error":
-        return
-    for key in ("latency_samples_ms", "latency_normalized_samples"):
-        samples = row.get(key)
-        if not isinstance(samples, list) or not samples or not all(map(_latency, samples)):
-            raise ResultsError(
-                f"{where}: {key!r} must be a non-empty list of positive, finite latencies"
-            )
-    _validate_parts(row.get("latency_parts", {}), where)
-
-
-def _validate_parts(parts: object, where: str) -> None:
-    if not isinstance(parts, dict):
-        raise ResultsError(f"{where}: 'latency_parts' must map part names to latencies")
-    for label, part in parts.items():
-        if not isinstance(part, dict):
-            raise ResultsError(f"{where}: part {_short(label)} must be an object")
-        if part.get("error") is not None:
-            continue
-        samples = part.get("samples_ms")
-        if not _latency(part.get("median_ms")) or not isinstance(samples, list) or not samples:
-            raise ResultsError(f"{where}: part {_short(label)} needs a median and its samples")
-        if not all(map(_latency, samples)):
-            raise ResultsError(f"{where}: part {_short(label)} has an impossible latency sample")
-
-
-def is_number(x: object) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _latency(x: object) -> bool:
-    return is_number(x) and 0 < x < MAX_LATENCY_MS
 
 
 def _short(value: object, limit: int = 40) -> str:

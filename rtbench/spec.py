@@ -1,22 +1,21 @@
-"""Variant specs: one YAML file per encoder variant, validated into a typed, frozen schema.
+"""Variant specs: one YAML file per encoder variant, validated into a typed, frozen schema
+(pydantic models: unknown keys, wrong types and impossible values are one-line errors naming the
+file and the field, with the value clipped).
 
 Only `rtbench.models.build` turns a spec into modules; everything else reads the spec as data.
-Unknown keys, wrong types and impossible values are errors naming the file and the field.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import types
-import typing
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rtbench.results import MAX_LATENCY_MS
 from rtbench.text import clip, quote
+from rtbench.validation import kind, one_line
 
 LEVELS = ("S3", "S4", "S5")  # backbone maps at strides 8, 16, 32
 INTRA_MODES = ("none", "per_level", "joint")
@@ -31,45 +30,73 @@ MAX_WIDTH = 2**31 - 1
 MAX_REPEAT = 100
 MAX_PAPER_PARAMS_M = 10**6  # a trillion parameters: far past any detector
 
+Width = Annotated[int, Field(ge=1, le=MAX_WIDTH)]
+Repeat = Annotated[int, Field(ge=1, le=MAX_REPEAT)]
+Level = Literal["S3", "S4", "S5"]
+
 
 class SpecError(ValueError):
     """A variant file that cannot be used; the message is one line naming file and field."""
 
 
-@dataclass(frozen=True)
-class PaperRef:
-    ap: float  # COCO val2017 AP (%), 12 epochs, Table 3
-    params_m: int  # #Params (M) as printed: truncated to whole millions
-    latency_ms: float  # T4, TensorRT FP16, batch 1, 640x640
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
-@dataclass(frozen=True)
-class IntraSpec:
-    mode: str = "none"  # none | per_level (each level alone) | joint (all levels' tokens at once)
-    levels: tuple[str, ...] = ()  # which of S3, S4, S5 take part
+class PaperRef(_Spec):
+    ap: float = Field(ge=0, le=100, allow_inf_nan=False)  # COCO val2017 AP (%), 12 epochs
+    params_m: int = Field(ge=0, le=MAX_PAPER_PARAMS_M)  # #Params (M) as printed: floor
+    latency_ms: float = Field(gt=0, lt=MAX_LATENCY_MS, allow_inf_nan=False)  # T4, TRT FP16
+
+
+class IntraSpec(_Spec):
+    mode: Literal["none", "per_level", "joint"] = "none"  # joint: all levels' tokens at once
+    levels: Annotated[tuple[Level, ...], Field(strict=False)] = ()  # which levels take part
     shared: bool = True  # per_level: one set of weights serves every level (variant B)
-    layers: int = 1  # transformer encoder layers ("one layer of Transformer block")
-    heads: int = 8
-    ffn_dim: int = 1024
+    layers: Repeat = 1  # transformer encoder layers ("one layer of Transformer block")
+    heads: int = Field(8, ge=1)
+    ffn_dim: Width = 1024
     level_embedding: bool = False  # joint: learned per-level embedding added to positions
 
+    @model_validator(mode="after")
+    def _levels_fit_the_mode(self) -> IntraSpec:
+        if len(set(self.levels)) != len(self.levels):
+            raise ValueError("intra.levels: a level is listed twice")
+        if self.mode == "none" and self.levels:
+            raise ValueError("intra.levels: must be empty when intra.mode is none")
+        if self.mode != "none" and not self.levels:
+            raise ValueError(f"intra.levels: name at least one level for mode {self.mode}")
+        if self.level_embedding and self.mode != "joint":
+            raise ValueError("intra.level_embedding: only applies to mode joint")
+        return self
 
-@dataclass(frozen=True)
-class FusionSpec:
-    type: str = "none"  # none | panet (conv FPN+PAN, D and Ds5) | ccff (CSPRep blocks, E)
-    depth: int = 3  # ccff: RepVGG blocks per CSPRep block
+
+class FusionSpec(_Spec):
+    type: Literal["none", "panet", "ccff"] = "none"  # panet: conv FPN+PAN (D, Ds5); ccff: E
+    depth: Repeat = 3  # ccff: RepVGG blocks per CSPRep block
 
 
-@dataclass(frozen=True)
-class VariantSpec:
+class VariantSpec(_Spec):
     name: str
     description: str
     paper: PaperRef | None = None  # Table 3 reference values; None for a user's own variant
-    in_channels: tuple[int, ...] = (512, 1024, 2048)  # S3, S4, S5 of ResNet-50-vd
-    hidden_dim: int = 256
-    intra: IntraSpec = field(default_factory=IntraSpec)
-    fusion: FusionSpec = field(default_factory=FusionSpec)
+    in_channels: Annotated[tuple[Width, ...], Field(strict=False)] = (512, 1024, 2048)
+    hidden_dim: Annotated[int, Field(ge=4, le=MAX_WIDTH)] = 256
+    intra: IntraSpec = IntraSpec()
+    fusion: FusionSpec = FusionSpec()
     source: str = ""  # the file it came from; set by the loader, not by YAML
+
+    @model_validator(mode="after")
+    def _shapes_fit(self) -> VariantSpec:
+        if not self.name.strip():
+            raise ValueError("name: must not be empty")
+        if len(self.in_channels) != len(LEVELS):
+            raise ValueError(f"in_channels: need {len(LEVELS)} positive channel counts (S3-S5)")
+        if self.hidden_dim % 4:
+            raise ValueError("hidden_dim: must be a multiple of 4 (the 2D sin-cos embedding)")
+        if self.hidden_dim % self.intra.heads:
+            raise ValueError(f"intra.heads: must divide hidden_dim ({self.hidden_dim})")
+        return self
 
     def level_indices(self) -> tuple[int, ...]:
         return tuple(LEVELS.index(level) for level in self.intra.levels)
@@ -93,14 +120,15 @@ def load_spec(path: Path) -> VariantSpec:
         problem = clip(getattr(err, "problem", None) or "invalid YAML")
         raise SpecError(f"{where}: malformed YAML{at}: {problem}") from None
     if not isinstance(data, dict):
-        raise SpecError(f"{where}: expected a mapping of fields, got {_kind(data)}")
+        raise SpecError(f"{where}: expected a mapping of fields, got {kind(data)}")
     data = {"name": path.stem, **data}
     if "source" in data:
         raise SpecError(f"{where}: source: unknown field")
-    spec = _parse(VariantSpec, data, where, "")
-    spec = dataclasses.replace(spec, source=where)
-    _check_values(spec, where)
-    return spec
+    try:
+        spec = VariantSpec.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(f"{where}: {one_line(err, VariantSpec)}") from None
+    return spec.model_copy(update={"source": where})
 
 
 def load_variants(directory: Path = DEFAULT_VARIANTS_DIR) -> dict[str, VariantSpec]:
@@ -137,128 +165,3 @@ def select(specs: dict[str, VariantSpec], names: list[str]) -> list[VariantSpec]
 
 def _natural(path: Path) -> tuple[str, str]:
     return (path.stem.lower(), path.stem)
-
-
-def parse_fields(cls: type, data: object, where: str):
-    """A typed dataclass from a YAML mapping, checked as variant files are: unknown keys and
-    wrong types are SpecErrors naming `where` and the field (sweep grids use it too)."""
-    return _parse(cls, data, where, "")
-
-
-def _parse(cls: type, data: object, where: str, prefix: str):
-    if not isinstance(data, dict):
-        raise SpecError(f"{where}: {prefix.rstrip('.')}: expected a mapping, got {_kind(data)}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in data:
-        if not isinstance(key, str):
-            raise SpecError(f"{where}: {prefix}{quote(key)}: a field name must be text")
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise SpecError(
-            f"{where}: {prefix}{clip(unknown[0])}: unknown field; valid fields: {', '.join(fields)}"
-        )
-    values = {}
-    for name, value in data.items():
-        values[name] = _coerce(hints[name], value, where, prefix + name)
-    missing = [
-        f.name
-        for f in fields.values()
-        if f.name not in values
-        and f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise SpecError(f"{where}: {prefix}{missing[0]}: required field is missing")
-    return cls(**values)
-
-
-def _coerce(hint, value, where: str, path: str):
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(hint) if a is not type(None)]
-        return None if value is None else _coerce(options[0], value, where, path)
-    if dataclasses.is_dataclass(hint):
-        return _parse(hint, value, where, path + ".")
-    if origin is tuple:
-        item = typing.get_args(hint)[0]
-        if not isinstance(value, list):
-            raise SpecError(f"{where}: {path}: expected a list, got {_kind(value)}")
-        return tuple(_coerce(item, v, where, f"{path}[{i}]") for i, v in enumerate(value))
-    ok = {
-        bool: isinstance(value, bool),
-        int: isinstance(value, int) and not isinstance(value, bool),
-        float: isinstance(value, (int, float)) and not isinstance(value, bool),
-        str: isinstance(value, str),
-    }[hint]
-    if not ok:
-        raise SpecError(f"{where}: {path}: expected {hint.__name__}, got {_kind(value)}")
-    if hint is float:
-        try:
-            value = float(value)
-        except OverflowError:
-            value = math.inf
-        if not math.isfinite(value):
-            raise SpecError(f"{where}: {path}: expected a finite number, got {_kind(value)}")
-    return value
-
-
-def _check_values(spec: VariantSpec, where: str) -> None:
-    def fail(path: str, why: str) -> typing.NoReturn:
-        raise SpecError(f"{where}: {path}: {why}")
-
-    def count(path: str, value: int, low: int = 1, high: int = MAX_WIDTH) -> None:
-        if value < low:
-            fail(path, f"must be at least {low}")
-        if value > high:
-            fail(path, f"must be at most {high:,}")
-
-    intra, fusion = spec.intra, spec.fusion
-    if not spec.name.strip():
-        fail("name", "must not be empty")
-    if len(spec.in_channels) != len(LEVELS):
-        fail("in_channels", f"need {len(LEVELS)} positive channel counts (S3, S4, S5)")
-    for i, channels in enumerate(spec.in_channels):
-        count(f"in_channels[{i}]", channels)
-    count("hidden_dim", spec.hidden_dim, 4)
-    if spec.hidden_dim % 4:
-        fail("hidden_dim", "must be a positive multiple of 4 (the 2D sin-cos embedding)")
-    if intra.mode not in INTRA_MODES:
-        fail(
-            "intra.mode", f"unknown mode {quote(intra.mode)}; choose from {', '.join(INTRA_MODES)}"
-        )
-    for level in intra.levels:
-        if level not in LEVELS:
-            fail("intra.levels", f"unknown level {quote(level)}; choose from {', '.join(LEVELS)}")
-    if len(set(intra.levels)) != len(intra.levels):
-        fail("intra.levels", "a level is listed twice")
-    if intra.mode == "none" and intra.levels:
-        fail("intra.levels", "must be empty when intra.mode is none")
-    if intra.mode != "none" and not intra.levels:
-        fail("intra.levels", f"name at least one level for mode {intra.mode}")
-    if intra.level_embedding and intra.mode != "joint":
-        fail("intra.level_embedding", "only applies to mode joint")
-    count("intra.layers", intra.layers, high=MAX_REPEAT)
-    if intra.heads < 1 or spec.hidden_dim % intra.heads:
-        fail("intra.heads", f"must divide hidden_dim ({spec.hidden_dim})")
-    count("intra.ffn_dim", intra.ffn_dim)
-    if fusion.type not in FUSION_TYPES:
-        fail(
-            "fusion.type",
-            f"unknown type {quote(fusion.type)}; choose from {', '.join(FUSION_TYPES)}",
-        )
-    count("fusion.depth", fusion.depth, high=MAX_REPEAT)
-    if spec.paper is not None:
-        if not 0 <= spec.paper.ap <= 100:
-            fail("paper.ap", "must be a percentage between 0 and 100")
-        count("paper.params_m", spec.paper.params_m, 0, MAX_PAPER_PARAMS_M)
-        if not 0 < spec.paper.latency_ms < MAX_LATENCY_MS:
-            fail("paper.latency_ms", "must be a positive latency (milliseconds, under an hour)")
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "nothing"
-    return {dict: "a mapping", list: "a list", str: f"text {quote(value)}"}.get(
-        type(value), f"{type(value).__name__} {quote(value)}"
-    )
