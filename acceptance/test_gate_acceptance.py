@@ -9,25 +9,26 @@ IQR was 16% of its median).
 """
 
 import pytest
+from inject import slowed_builder
 
-from rtbench.config import BenchConfig
+from rtbench.check import run_check
+from rtbench.config import RunConfig, TimingPlan
 from rtbench.gate import GateReport
-from rtbench.measure.inject import slowed_builder
 from rtbench.measure.load import contention_signs
-from rtbench.measure.timing import TimingPlan
 from rtbench.models.build import build_model
-from rtbench.runner import check_measured, run_benchmark
+from rtbench.report.gate import note
+from rtbench.runner import run_benchmark
 from rtbench.spec import load_variants, select
 
 VARIANTS = load_variants()
 NAMES = ["A", "Ds5", "E"]  # the smallest encoder, the cheapest of D's family, the paper's design
-CFG = BenchConfig(scope="detector", size=256, device="cpu", timing=TimingPlan(iters=20))
+CFG = RunConfig(scope="detector", size=256, device="cpu", timing=TimingPlan(iters=20))
 
 
 def check(baseline: dict, build=build_model) -> tuple[GateReport, list[dict]]:
     """The gate as `rtbench check` runs it, with every document it judged."""
-    report, measured = check_measured(baseline, VARIANTS, build)
-    return report, [baseline, *measured]
+    checked = run_check(baseline, VARIANTS, build=build)
+    return checked.report, [baseline, *checked.documents]
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +41,9 @@ def verdicts(report) -> dict[str, str]:
 
 
 def describe(report) -> str:
-    rows = [f"{r.variant}: {r.verdict} {100 * (r.change or 0):+.1f}% {r.note}" for r in report.rows]
-    return "; ".join(rows + report.warnings)
+    rows = [f"{r.variant}: {r.verdict} {100 * (r.change or 0):+.1f}% {note(r, report)}"
+            for r in report.rows]  # fmt: skip
+    return "; ".join(rows)
 
 
 def expect(right: bool, report: GateReport, documents: list[dict]) -> None:
@@ -75,10 +77,6 @@ def test_measured_slowdown_of_a_shared_block_flags_every_variant(baseline):
     # A slowdown every variant shares moves them all against the calibration, as contention does:
     # where the machine was measured busy, the gate says "inconclusive" (check again when idle)
     # instead of failing. It never calls a variant unchanged.
-    doubted = all(
-        "busy" in r.note or "calibration ran" in r.note
-        for r in report.rows
-        if r.verdict == "inconclusive"
-    )
+    doubted = all(r.doubted for r in report.rows if r.verdict == "inconclusive")
     right = found <= {"slower", "inconclusive"} and report.failed == ("slower" in found)
     expect(right and doubted, report, documents)

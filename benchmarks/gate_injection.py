@@ -11,12 +11,12 @@ as long: a whole variant (`--variant E`) or a block every variant shares (`--sha
 import argparse
 import sys
 
+from inject import slowed_builder
 from rich.console import Console
 
-from rtbench.gate import render
-from rtbench.measure.inject import slowed_builder
+from rtbench.check import run_check
+from rtbench.report.gate import render, verdict_line
 from rtbench.results import load_results
-from rtbench.runner import check_measured
 from rtbench.spec import load_variants
 
 
@@ -31,9 +31,9 @@ def main() -> None:
 
     baseline = load_results(args.baseline)
     build = slowed_builder(args.factor, variant=args.variant, part=args.shared)
-    report, _ = check_measured(baseline, load_variants(), build)
+    report = run_check(baseline, load_variants(), build=build).report
     Console(width=200).print(render(report))
-    print("gate:", "FAIL: regression" if report.failed else "pass")
+    print(verdict_line(report, args.baseline))
     sys.exit(1 if report.failed else 0)
 
 

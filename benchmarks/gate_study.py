@@ -6,7 +6,7 @@ Runs --checks checks against one baseline in each condition:
     idle             unchanged code, nothing else running
     neighbour        unchanged code beside a 1-core busy loop (a Python process this script
                      starts and kills)
-    slow             --slow-variant made --factor times slower (rtbench.measure.inject), idle
+    slow             --slow-variant made --factor times slower (benchmarks/inject.py), idle
     slow+neighbour   the same, beside the busy loop
 
 and prints, per condition, the false alarms (a check that failed on a variant that was not
@@ -36,14 +36,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from rtbench.cli import DEFAULT_BASELINE, GATE_ITERS, GATE_SIZE
-from rtbench.config import BenchConfig
-from rtbench.measure.inject import slowed_builder
-from rtbench.measure.timing import TimingPlan
+from inject import slowed_builder
+
+from rtbench.check import run_check
+from rtbench.cli.measuring import DEFAULT_BASELINE, GATE_ITERS, GATE_SIZE
+from rtbench.config import RunConfig, TimingPlan
+from rtbench.files import write_json
 from rtbench.models.build import build_model
-from rtbench.report.files import write_json
+from rtbench.report.gate import note, warnings
 from rtbench.results import load_results
-from rtbench.runner import check_measured, run_benchmark
+from rtbench.runner import run_benchmark
 from rtbench.spec import load_variants, select
 
 CONDITIONS = ("idle", "neighbour", "slow", "slow+neighbour")
@@ -64,7 +66,7 @@ def busy_neighbour() -> Iterator[None]:
 def make_baseline(args, specs: dict) -> dict:
     names = args.variants or list(specs)
     timing = TimingPlan(iters=args.iters or GATE_ITERS)
-    cfg = BenchConfig(device="cpu", size=args.size or GATE_SIZE, timing=timing)  # `baseline`'s
+    cfg = RunConfig(device="cpu", size=args.size or GATE_SIZE, timing=timing)  # `baseline`'s
     print(f"measuring a baseline: {', '.join(names)} at {cfg.size}x{cfg.size}, {timing.iters} "
           "samples each", flush=True)  # fmt: skip
     return run_benchmark(select(specs, names), cfg)
@@ -111,7 +113,7 @@ def main() -> None:
         with busy_neighbour() if "neighbour" in condition else nullcontext():
             for i in range(args.checks):
                 start = time.monotonic()
-                report, _ = check_measured(baseline, specs, build)
+                report = run_check(baseline, specs, build=build).report
                 seconds = time.monotonic() - start
                 verdict = {r.variant: r.verdict for r in report.rows}
                 slowed = {r.variant for r in report.rows if r.failed}
@@ -123,9 +125,12 @@ def main() -> None:
                     "seconds": seconds,
                     "verdicts": verdict,
                     # change against the calibration, against the others, p (first measurement)
-                    "changes": {r.variant: [r.change, r.vs_others, r.p_value] for r in report.rows},
-                    "notes": {r.variant: r.note for r in report.rows if r.note},
-                    "warnings": report.warnings,
+                    "changes": {
+                        r.variant: [r.change, r.vs_others and r.vs_others.change, r.p_value]
+                        for r in report.rows
+                    },  # fmt: skip
+                    "notes": {r.variant: note(r, report) for r in report.rows},
+                    "warnings": warnings(report),
                 }
                 study["checks"].append(record)
                 print(f"{condition} {i + 1}/{args.checks}: "

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from scipy import stats
 
-from rtbench.config import BenchConfig
+from rtbench.config import RunConfig
 from rtbench.results import load_results
 from rtbench.runtimes import RUNTIMES
 
@@ -23,7 +23,7 @@ PREFERRED = ("eager", "compile", "cuda-graphs", "onnxruntime", "openvino", "tens
 
 
 def available(device: str, dtype: str) -> str:
-    cfg = BenchConfig(device=device, dtype=dtype)
+    cfg = RunConfig(device=device, dtype=dtype)
     names = [n for n in PREFERRED if RUNTIMES[n].unavailable(torch.device(device), cfg) is None]
     if device == "cpu":
         names = [n for n in names if n != "compile"]  # minutes of inductor on a small CPU

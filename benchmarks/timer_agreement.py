@@ -17,7 +17,7 @@ import statistics
 import torch
 import torch.utils.benchmark as tb
 
-from rtbench.config import DTYPES
+from rtbench.measure.device import TORCH_DTYPES
 from rtbench.measure.stats import summarize
 from rtbench.measure.timing import device_clock
 from rtbench.models.build import build_model, make_inputs
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--scope", default="encoder", choices=("encoder", "detector"))
     parser.add_argument("--size", type=int, default=640)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="fp32", choices=tuple(DTYPES))
+    parser.add_argument("--dtype", default="fp32", choices=tuple(TORCH_DTYPES))
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--pairs", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
@@ -42,7 +42,7 @@ def main() -> None:
     model = build_model(spec, args.scope).to(device)
     inputs = make_inputs(spec, args.scope, args.size, 1)
     inputs = [x.to(device) for x in inputs] if isinstance(inputs, list) else inputs.to(device)
-    dtype = DTYPES[args.dtype]
+    dtype = TORCH_DTYPES[args.dtype]
 
     def step():
         with (

@@ -1,4 +1,6 @@
-"""CI regression gate: compare two results documents (results.json) variant by variant.
+"""The regression gate's comparison: two results documents in, verdicts out. Pure: nothing here
+measures, prints or writes; rtbench.check runs the measurements around it and rtbench.report.gate
+renders what it found.
 
 Latency is compared after normalization: every latency sample of a run is divided by the sample of
 the calibration workload (rtbench.measure.calibration) taken in the same interleaved round
@@ -15,37 +17,26 @@ against the calibration, so one check in three failed unchanged code (issue 11).
   run (its change over the median change of the others): contention that moves every model
   against the calibration cannot hide a variant that stands out.
 - A slower variant is a suspect; but one that moved with the others (they are past the threshold
-  too: a block they share slowed) is "inconclusive", and does not fail, when the calibration
-  itself is in doubt (the machine was busy, or the calibration ran much longer or shorter than in
-  the baseline): then a shared slowdown cannot be told from contention.
-- A second measurement. With `remeasure`, the suspects are measured again and fail only if the
+  too: a block they share slowed) is inconclusive when the calibration itself is in doubt (the
+  machine was busy, or the calibration ran much longer or shorter than in the baseline): then a
+  shared slowdown cannot be told from contention.
+- A second measurement (`confirm`). The suspects are measured again and fail only if the
   slowdown repeats: one that stood out against a reference variant (the unchanged one most typical
   of the run, timed in the same rounds, so contention hits both alike), one that moved with the
   others against the calibration; on a busy machine, by twice the threshold. Noise rarely
   repeats; a real slowdown always does.
-
-This module holds logic only; the CLI turns a failed report into exit code 1.
 """
 
+import enum
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from statistics import median
 
-from rich.table import Table
-from rich.text import Text
-
-from rtbench import results
+from rtbench import config, results
+from rtbench.config import Compare
 from rtbench.measure.load import contention_signs
 from rtbench.measure.stats import mann_whitney
-from rtbench.report.vocabulary import load_warnings
 from rtbench.results import ResultsError
-
-# Config fields that change what is measured; runs differing in any of them are not comparable.
-# The runtime is compared per row: rows are matched by (variant, runtime).
-COMPARED_CONFIG = ("scope", "device", "dtype", "size", "batch", "deploy", "channels_last")
-# Config fields that may differ but make the comparison weaker: reported as warnings.
-WARNED_CONFIG = ("threads",)
 
 # Measured on the 2-core dev machine, 10 back-to-back gate runs (whole detectors at 256x256, 20
 # samples, calib-v2) against one baseline: normalized medians moved -7.3%..+5.2% (CV 1.8-3.5%);
@@ -59,9 +50,9 @@ DEFAULT_THRESHOLD = 0.15
 DEFAULT_ALPHA = 0.01
 # On the same machine, runs contended by other jobs had calibration medians 5-6x the quiet
 # ones, and normalized latencies 25-45% below the quiet ones (the short calibration ops suffer
-# more than the models): past this ratio between the runs' calibration medians, warn.
+# more than the models): past this ratio between the runs' calibration medians, doubt.
 CALIBRATION_RATIO_WARN = 1.5
-# Below this many samples per side a rank test has little power: p is reported, with a note.
+# Below this many samples per side a rank test has little power: said beside the verdict.
 MIN_SAMPLES_FOR_P = 8
 # The view against the other variants needs this many others: their median then holds when one
 # of them changed (with one or two, a variant that got faster would make another look slower).
@@ -76,368 +67,287 @@ class GateError(ResultsError):
     """Input the gate cannot compare; the message is one line meant for the user."""
 
 
-# variant names -> a results document of those variants, measured as the baseline was
-Remeasure = Callable[[list[str]], dict]
+class Verdict(str, enum.Enum):
+    SAME = "same"
+    SLOWER = "slower"  # significant and past the threshold (confirmed, when measured again)
+    FASTER = "faster"
+    UNCONFIRMED = "unconfirmed"  # slower at first, not when measured again: noise
+    INCONCLUSIVE = "inconclusive"  # slower with the others while the calibration is in doubt
+    GREW = "grew"  # params or GMACs grew (and latency did not fail)
+    ERROR = "error"  # failed in the current run
+    MISSING = "missing"  # in the baseline, not in the current run
+    NEW = "new"  # in the current run only (or failed in the baseline)
 
 
-@dataclass
+@dataclass(frozen=True)
+class Settings:
+    threshold: float = DEFAULT_THRESHOLD  # smallest slowdown (fraction) that fails
+    alpha: float = DEFAULT_ALPHA  # significance of the one-sided rank test
+    allow_growth: bool = False  # let params and GMACs grow
+
+
+DEFAULTS = Settings()
+
+
+@dataclass(frozen=True)
+class Shift:
+    """Current latency samples against the baseline's, normalized by `against`."""
+
+    against: str  # "calibration", "others" (their median change), or a reference variant
+    change: float  # median ratio - 1: +0.5 is 50% slower
+    p: float  # one-sided Mann-Whitney, in the direction of the change
+    needed: float  # the threshold it was judged by
+    slower: bool  # significant and past `needed`
+    faster: bool
+
+
+@dataclass(frozen=True)
+class Doubt:
+    """Why a change of a whole run against the calibration cannot be trusted."""
+
+    busy_run: str | None  # "current" / "baseline": other processes took the CPU while timing
+    calibration_ratio: float  # current calibration median / the baseline's
+
+
+@dataclass(frozen=True)
 class GateRow:
     variant: str
     runtime: str
-    baseline_norm: float | None  # variant median / calibration median, baseline run
-    current_norm: float | None  # same, current run
-    change: float | None  # current_norm / baseline_norm - 1
-    p_value: float | None  # one-sided Mann-Whitney, in the direction of `change`
-    # slower | faster | same | unconfirmed | inconclusive | grew | error | missing | new
-    verdict: str
-    params_change: int | None  # current - baseline; None when not comparable
-    gmacs_change: float | None  # current - baseline, 0.0 within rel. 1e-9
-    note: str = ""
-    failed: bool = False
-    vs_others: float | None = None  # (1 + change) / the other variants' median (1 + change) - 1
-    stands_out: bool = False  # slower against the other variants (significant, past threshold)
-    others_moved: bool = False  # the other variants' median change is past the threshold too
-    grew: bool = False  # params or GMACs grew
-
-
-@dataclass
-class GateReport:
-    rows: list[GateRow]
+    verdict: Verdict
     failed: bool
-    threshold: float = DEFAULT_THRESHOLD
-    alpha: float = DEFAULT_ALPHA
-    warnings: list[str] = field(default_factory=list)  # non-fatal differences, e.g. thread count
-    remeasured: dict | None = None  # the second measurement of the suspects, when one was made
+    baseline_norm: float | None = None  # variant median / calibration median, baseline run
+    current_norm: float | None = None  # same, current run
+    vs_calibration: Shift | None = None
+    vs_others: Shift | None = None  # None with fewer than MIN_OTHERS other variants
+    others_moved: bool = False  # the others' median change is past the threshold too
+    samples: int | None = None  # the smaller sample count of the two runs
+    params_change: int | None = None  # current - baseline
+    gmacs_change: float | None = None  # current - baseline, 0.0 within rel. 1e-9
+    grew: bool = False  # params or GMACs grew
+    doubted: bool = False  # inconclusive because the calibration was in doubt
+    second: Shift | None = None  # the second measurement, when one was made
+    second_error: str | None = None  # why the second measurement has no figure
+    error: str | None = None  # the run's error (verdict error or new)
+    error_in_baseline: bool = False
+
+    @property
+    def change(self) -> float | None:
+        return self.vs_calibration.change if self.vs_calibration else None
+
+    @property
+    def p_value(self) -> float | None:
+        return self.vs_calibration.p if self.vs_calibration else None
+
+    @property
+    def stands_out(self) -> bool:
+        """Slower against the other variants of its run (significant, past the threshold)."""
+        return self.vs_others is not None and self.vs_others.slower
+
+    @property
+    def low_power(self) -> bool:
+        return self.samples is not None and self.samples < MIN_SAMPLES_FOR_P
 
 
-def _usable(document: dict, label: str) -> results.Document:
+@dataclass(frozen=True)
+class GateReport:
+    rows: tuple[GateRow, ...]
+    settings: Settings = DEFAULTS
+    doubt: Doubt | None = None
+    calibration_ms: tuple[float, float] = (math.nan, math.nan)  # baseline, current
+    loads: tuple[dict | None, dict | None] = (None, None)  # baseline, current `load` records
+    noted: tuple[tuple[str, object, object], ...] = ()  # config that differs but compares
+    references: dict = field(default_factory=dict)  # runtime -> reference variant (2nd look)
+
+    @property
+    def failed(self) -> bool:
+        return any(r.failed for r in self.rows)
+
+    def suspects(self) -> list[GateRow]:
+        return [r for r in self.rows if r.verdict == Verdict.SLOWER]
+
+
+# ---------------------------------------------------------------------------- first look
+
+
+def compare(baseline: dict, current: dict, settings: Settings = DEFAULTS) -> GateReport:
+    """Every row of both runs with its verdict; the report fails on any slower, grown, errored or
+    missing variant. Variants only in current are "new" and never fail."""
+    baseline, current = usable(baseline, "baseline"), usable(current, "current")
+    noted = _check_comparable(baseline, current)
+    b_rows = {results.row_key(r): r for r in baseline["rows"]}
+    c_rows = {results.row_key(r): r for r in current["rows"]}
+    if not b_rows.keys() & c_rows.keys():
+        raise GateError("baseline and current have no (variant, runtime) in common")
+    ratios = {key: _norm_median(c_rows[key]) / _norm_median(b) for key, b in b_rows.items()
+              if b["status"] == "ok" and c_rows.get(key, {}).get("status") == "ok"}  # fmt: skip
+    doubt = _calibration_doubt(baseline, current)
+    rows = []
+    for key, b in b_rows.items():
+        c = c_rows.get(key)
+        if c is None:
+            rows.append(GateRow(*key, Verdict.MISSING, failed=True))
+        elif b["status"] == "ok" and c["status"] == "ok":
+            others = [r for k, r in ratios.items() if k != key and k[1] == key[1]]
+            row = _judge(key, b, c, settings, median(others) if len(others) >= MIN_OTHERS else None)
+            moved = bool(others) and median(others) - 1 > settings.threshold
+            row = replace(row, others_moved=moved)
+            rows.append(_doubted(row, settings) if doubt else row)
+        elif c["status"] == "error":  # already broken in the baseline: no regression, but shown
+            was_ok = b["status"] == "ok"
+            rows.append(GateRow(*key, Verdict.ERROR, failed=was_ok, error=c.get("error"),
+                                error_in_baseline=not was_ok))  # fmt: skip
+        else:  # errored in the baseline, ok now: no reference to hold it against
+            rows.append(GateRow(*key, Verdict.NEW, failed=False, current_norm=_norm_median(c),
+                                error_in_baseline=True))  # fmt: skip
+    for key, c in c_rows.items():
+        if key not in b_rows:
+            ok = c["status"] == "ok"
+            rows.append(GateRow(*key, Verdict.NEW, failed=False,
+                                current_norm=_norm_median(c) if ok else None,
+                                error=None if ok else c.get("error")))  # fmt: skip
+    cal = (baseline["calibration"]["median_ms"], current["calibration"]["median_ms"])
+    return GateReport(tuple(rows), settings, doubt, cal,
+                      (baseline.get("load"), current.get("load")), noted)  # fmt: skip
+
+
+def usable(document: dict, label: str) -> dict:
     """The document upgraded and validated, with what the gate needs beyond a valid document:
-    sizes and normalized samples in every row that ran."""
-    document = results.validate(results.upgrade(document, label), label)
+    sizes in every row that ran."""
+    document = results.parse(document, label)
     for row in results.ok_rows(document):
-        where = f"{label}: {row['variant']} ({row['runtime']})"
         if not isinstance(row.get("params"), int) or not results.is_number(row.get("gmacs")):
-            raise GateError(f"{where}: needs integer 'params' and numeric 'gmacs' (count FLOPs)")
-        if not row.get("latency_normalized_samples"):
-            raise GateError(f"{where}: no 'latency_normalized_samples'")
+            raise GateError(f"{label}: {row['variant']} ({row['runtime']}): needs integer "
+                            "'params' and numeric 'gmacs' (count FLOPs)")  # fmt: skip
     return document
 
 
-def _check_comparable(baseline: dict, current: dict) -> list[str]:
-    """Raise GateError if the runs measure different things; return warnings for lesser gaps."""
-    for key in COMPARED_CONFIG:
-        b, c = baseline["config"].get(key, False), current["config"].get(key, False)
-        if b != c:
-            raise GateError(f"config {key} differs (baseline {b!r}, current {c!r}): not comparable")
+def _check_comparable(baseline: dict, current: dict) -> tuple:
+    """GateError if the runs measured different work or on another device; the config that may
+    differ (rtbench.config's NOTE fields) and does, to be said beside the verdicts."""
+    for key, b, c in config.differences(baseline["config"], current["config"], Compare.WORK,
+                                         Compare.PLACE):  # fmt: skip
+        raise GateError(f"config {key} differs (baseline {b!r}, current {c!r}): not comparable")
     b_cal, c_cal = baseline["calibration"]["name"], current["calibration"]["name"]
     if b_cal != c_cal:
         raise GateError(
             f"calibration differs (baseline {b_cal!r}, current {c_cal!r}): rerun the baseline"
         )
-    warnings = [f"{label} run: {line}" for label, document in (("baseline", baseline),
-                ("current", current)) for line in load_warnings(document.get("load"))]  # fmt: skip
-    b_ms, c_ms = baseline["calibration"]["median_ms"], current["calibration"]["median_ms"]
-    if max(b_ms, c_ms) / min(b_ms, c_ms) > CALIBRATION_RATIO_WARN:
-        warnings.append(
-            f"calibration median {b_ms:.3g} ms in baseline, {c_ms:.3g} ms in current: a different"
-            " or busy machine; contention skews normalized latencies by tens of percent"
-        )
-    for key in WARNED_CONFIG:
-        b, c = baseline["config"].get(key), current["config"].get(key)
-        if b != c:
-            warnings.append(f"config {key} differs (baseline {b!r}, current {c!r})")
-    return warnings
+    return tuple(config.differences(baseline["config"], current["config"], Compare.NOTE))
 
 
-def _latency_verdict(
-    base: list[float], cur: list[float], threshold: float, alpha: float
-) -> tuple[float, float, float, float, str]:
+def shift(base: list[float], cur: list[float], against: str, settings: Settings,
+          needed: float | None = None) -> Shift:  # fmt: skip
+    """The change of `cur` over `base` and whether it is significant past `needed` (the
+    threshold by default), in either direction: 1.1x faster counts like 1.1x slower."""
+    needed = settings.threshold if needed is None else needed
     b_med, c_med = median(base), median(cur)
     change = c_med / b_med - 1.0
-    # Test in the direction the medians moved; "greater" = current tends to be larger.
     p = mann_whitney(base, cur, "greater" if change >= 0 else "less")
-    verdict = "same"
-    if p < alpha:
-        # Symmetric in ratio: 1.1x faster is flagged exactly like 1.1x slower.
-        if change > threshold:
-            verdict = "slower"
-        elif b_med / c_med - 1.0 > threshold:
-            verdict = "faster"
-    return b_med, c_med, change, p, verdict
+    significant = p < settings.alpha
+    return Shift(against, change, p, needed, slower=significant and change > needed,
+                 faster=significant and b_med / c_med - 1.0 > needed)  # fmt: skip
 
 
-def _compare_ok_rows(
-    key: tuple[str, str],
-    b_row: dict,
-    c_row: dict,
-    threshold: float,
-    alpha: float,
-    allow_growth: bool,
-    others: float | None = None,
-) -> GateRow:
+def _judge(key: tuple[str, str], b: dict, c: dict, settings: Settings,
+           others: float | None) -> GateRow:  # fmt: skip
     """One row's verdict; `others` is the median ratio (current / baseline normalized median) of
-    the run's other variants of the same runtime, None when there are none."""
-    base, cur = b_row["latency_normalized_samples"], c_row["latency_normalized_samples"]
-    b_med, c_med, change, p, verdict = _latency_verdict(base, cur, threshold, alpha)
-    notes = []
-    vs_others, stands_out = None, False
-    if others is not None:
-        _, _, vs_others, p_others, versus = _latency_verdict(
-            base, [x / others for x in cur], threshold, alpha
-        )
-        stands_out = versus == "slower"
-        if stands_out and verdict != "slower":
-            verdict = "slower"
-            notes.append(f"{vs_others:+.1%} against the other variants (p={_fmt_p(p_others)})")
-    if min(len(base), len(cur)) < MIN_SAMPLES_FOR_P:
-        notes.append(f"only {min(len(base), len(cur))} samples: little power")
-
-    params_change = c_row["params"] - b_row["params"]
-    gmacs_change = c_row["gmacs"] - b_row["gmacs"]
-    if math.isclose(c_row["gmacs"], b_row["gmacs"], rel_tol=1e-9):
-        gmacs_change = 0.0
+    the run's other variants of the same runtime, None when there are too few."""
+    base, cur = b["latency_normalized_samples"], c["latency_normalized_samples"]
+    vs_cal = shift(base, cur, "calibration", settings)
+    vs_others = shift(base, [x / others for x in cur], "others", settings) if others else None
+    slower = vs_cal.slower or (vs_others is not None and vs_others.slower)
+    verdict = Verdict.SLOWER if slower else Verdict.FASTER if vs_cal.faster else Verdict.SAME
+    params_change = c["params"] - b["params"]
+    gmacs_change = 0.0 if math.isclose(c["gmacs"], b["gmacs"], rel_tol=1e-9) else (
+        c["gmacs"] - b["gmacs"])  # fmt: skip
     grew = params_change > 0 or gmacs_change > 0
-    if params_change:
-        notes.append(f"params {params_change:+,}")
-    if gmacs_change:
-        notes.append(f"GMACs {gmacs_change:+.4g}")
-    if grew:
-        notes.append("growth allowed" if allow_growth else "growth not allowed")
-
-    failed = verdict == "slower" or (grew and not allow_growth)
-    if grew and not allow_growth and verdict != "slower":
-        # Keep the latency outcome readable when the row fails for its size.
-        notes.append(f"latency {verdict} ({change:+.1%})")
-        verdict = "grew"
-    return GateRow(
-        variant=key[0],
-        runtime=key[1],
-        baseline_norm=b_med,
-        current_norm=c_med,
-        change=change,
-        p_value=p,
-        verdict=verdict,
-        params_change=params_change,
-        gmacs_change=gmacs_change,
-        note="; ".join(notes),
-        failed=failed,
-        vs_others=vs_others,
-        stands_out=stands_out,
-        grew=grew,
-    )
+    too_big = grew and not settings.allow_growth
+    if too_big and not slower:
+        verdict = Verdict.GREW
+    return GateRow(*key, verdict, failed=slower or too_big, baseline_norm=median(base),
+                   current_norm=median(cur), vs_calibration=vs_cal, vs_others=vs_others,
+                   samples=min(len(base), len(cur)), params_change=params_change,
+                   gmacs_change=gmacs_change, grew=grew)  # fmt: skip
 
 
-def compare(
-    baseline: dict,
-    current: dict,
-    threshold: float = DEFAULT_THRESHOLD,
-    alpha: float = DEFAULT_ALPHA,
-    allow_growth: bool = False,
-    remeasure: Remeasure | None = None,
-) -> GateReport:
-    """Compare current against baseline; the report fails on any slower, grown, errored or
-    missing variant. Variants only in current are listed as "new" and never fail. With
-    `remeasure`, a slower variant fails only if a second measurement confirms it."""
-    baseline, current = _usable(baseline, "baseline"), _usable(current, "current")
-    warnings = _check_comparable(baseline, current)
-    b_rows = {results.row_key(r): r for r in baseline["rows"]}
-    c_rows = {results.row_key(r): r for r in current["rows"]}
-    if not b_rows.keys() & c_rows.keys():
-        raise GateError("baseline and current have no (variant, runtime) in common")
-    ratios = {
-        key: _norm_median(c_rows[key]) / _norm_median(b)
-        for key, b in b_rows.items()
-        if b["status"] == "ok" and c_rows.get(key, {}).get("status") == "ok"
-    }
-
-    rows = []
-    for key, b in b_rows.items():
-        c = c_rows.get(key)
-        if c is None:
-            rows.append(_row(key, "missing", failed=True, note="not in the current run"))
-        elif b["status"] == "ok" and c["status"] == "ok":
-            others = [r for k, r in ratios.items() if k != key and k[1] == key[1]]
-            others_ratio = median(others) if len(others) >= MIN_OTHERS else None
-            row = _compare_ok_rows(key, b, c, threshold, alpha, allow_growth, others_ratio)
-            row.others_moved = bool(others) and median(others) - 1 > threshold
-            rows.append(row)
-        elif c["status"] == "error":
-            # Already broken in the baseline: nothing regressed, but keep it visible.
-            was_ok = b["status"] == "ok"
-            note = f"{'' if was_ok else 'also in baseline: '}{c.get('error') or 'no message'}"
-            rows.append(_row(key, "error", failed=was_ok, note=note))
-        else:  # baseline errored, current ok: no reference to hold it against
-            rows.append(_row(key, "new", current_norm=_norm_median(c), note="errored in baseline"))
-    for key, c in c_rows.items():
-        if key not in b_rows:
-            norm = _norm_median(c) if c["status"] == "ok" else None
-            note = "" if c["status"] == "ok" else f"error: {c.get('error') or 'no message'}"
-            rows.append(_row(key, "new", current_norm=norm, note=note))
-    report = GateReport(rows, any(r.failed for r in rows), threshold, alpha, warnings)
-    doubt = _calibration_doubt(baseline, current)
-    if doubt:
-        _doubt(report, doubt, allow_growth)
-    if remeasure is not None and any(r.verdict == "slower" for r in rows):
-        _confirm(report, b_rows, remeasure, allow_growth, doubt)
-    return report
-
-
-def _calibration_doubt(baseline: dict, current: dict) -> str | None:
+def _calibration_doubt(baseline: dict, current: dict) -> Doubt | None:
     """Why a change of the run as a whole against the calibration cannot be trusted, if it
     cannot: contention (or another machine) moves the models against the calibration by tens of
     percent, as a shared slowdown would."""
-    for label, document in (("current", current), ("baseline", baseline)):
-        if contention_signs(document.get("load")):
-            return f"the machine was busy during the {label} run"
-    b_ms, c_ms = baseline["calibration"]["median_ms"], current["calibration"]["median_ms"]
-    if max(b_ms, c_ms) / min(b_ms, c_ms) > CALIBRATION_RATIO_WARN:
-        return f"the calibration ran {c_ms / b_ms:.2g}x as long as in the baseline"
+    ratio = current["calibration"]["median_ms"] / baseline["calibration"]["median_ms"]
+    busy = next((label for label, document in (("current", current), ("baseline", baseline))
+                 if contention_signs(document.get("load"))), None)  # fmt: skip
+    if busy or max(ratio, 1 / ratio) > CALIBRATION_RATIO_WARN:
+        return Doubt(busy, ratio)
     return None
 
 
-def _doubt(report: GateReport, doubt: str, allow_growth: bool) -> None:
-    """Slower rows that moved with the other variants (they did not stand out, and the others
-    moved past the threshold too) are inconclusive when the calibration is in doubt: a shared
+def _doubted(row: GateRow, settings: Settings) -> GateRow:
+    """A slower row that moved with the other variants (it did not stand out, and the others
+    moved past the threshold too) is inconclusive when the calibration is in doubt: a shared
     slowdown cannot be told from contention."""
-    for row in report.rows:
-        if row.verdict == "slower" and not row.stands_out and row.others_moved:
-            row.verdict, row.failed = "inconclusive", row.grew and not allow_growth
-            row.note = _join(
-                row.note, f"slower with the others against the calibration, but {doubt}"
-            )
-    report.failed = any(r.failed for r in report.rows)
+    if row.verdict == Verdict.SLOWER and not row.stands_out and row.others_moved:
+        return replace(row, verdict=Verdict.INCONCLUSIVE, doubted=True,
+                       failed=row.grew and not settings.allow_growth)  # fmt: skip
+    return row
 
 
-def _confirm(
-    report: GateReport, b_rows: dict, remeasure: Remeasure, allow_growth: bool, doubt: str | None
-) -> None:
-    """Measure the slower rows once more and keep "slower" only where the second measurement
-    agrees: a row that stood out from the other variants against a reference row of its runtime
-    (the unchanged row most typical of the run, timed in the same rounds), else against the
-    calibration; past the threshold, or twice the threshold when the calibration is in doubt."""
-    threshold = report.threshold * (BUSY_CONFIRM_FACTOR if doubt else 1.0)
-    suspects = [r for r in report.rows if r.verdict == "slower"]
-    references = {}  # runtime -> the key of its reference row
+# ---------------------------------------------------------------------------- second look
+
+
+def second_look(report: GateReport) -> tuple[list[str], dict[str, str]]:
+    """What to measure again: the suspects, and per runtime a reference variant for those that
+    stood out (the unchanged row most typical of the run: not slower, same size, its change
+    within the threshold of the others'). Returns (variant names, runtime -> reference)."""
+    suspects = report.suspects()
+    references = {}
     for runtime in dict.fromkeys(r.runtime for r in suspects if r.stands_out):
-        # typical of the run: not slower, same size, its change within the threshold of the others'
         steady = [r for r in report.rows if r.runtime == runtime and r.vs_others is not None
-                  and r.verdict != "slower" and not r.grew
-                  and abs(r.vs_others) <= report.threshold]  # fmt: skip
+                  and r.verdict != Verdict.SLOWER and not r.grew
+                  and abs(r.vs_others.change) <= report.settings.threshold]  # fmt: skip
         if steady:
-            reference = min(steady, key=lambda r: abs(r.vs_others))
-            references[runtime] = (reference.variant, runtime)
-    names = [r.variant for r in suspects] + [key[0] for key in references.values()]
-    again = results.validate(results.upgrade(remeasure(list(dict.fromkeys(names)))), "re-measured")
-    report.remeasured = again
+            references[runtime] = min(steady, key=lambda r: abs(r.vs_others.change)).variant
+    names = [r.variant for r in suspects] + list(references.values())
+    return list(dict.fromkeys(names)), references
+
+
+def confirm(report: GateReport, baseline: dict, again: dict) -> GateReport:
+    """The report after the suspects were measured again (`again`, a results document of them
+    and their references): a suspect stays slower only where the second measurement agrees,
+    against its reference variant when it stood out (else against the calibration), past the
+    threshold, or twice the threshold when the calibration is in doubt. A suspect whose second
+    measurement failed keeps its verdict: nothing confirmed it was noise."""
+    settings = report.settings
+    needed = settings.threshold * (BUSY_CONFIRM_FACTOR if report.doubt else 1.0)
+    again = results.parse(again, "second measurement")
+    b_rows = {results.row_key(r): r for r in results.parse(baseline, "baseline")["rows"]}
     a_rows = {results.row_key(r): r for r in again["rows"]}
-    for row in suspects:
+    _, references = second_look(report)
+    rows = []
+    for row in report.rows:
+        if row.verdict != Verdict.SLOWER:
+            rows.append(row)
+            continue
         key = (row.variant, row.runtime)
-        reference = references.get(row.runtime) if row.stands_out else None
         second = a_rows.get(key, {})
         if second.get("status") != "ok":
-            error = second.get("error") or "not measured"
-            row.note = _join(row.note, f"second measurement failed ({error}): not confirmed")
+            rows.append(replace(row, second_error=second.get("error") or "not measured"))
             continue
         base, cur = b_rows[key]["latency_normalized_samples"], second["latency_normalized_samples"]
-        against = "the calibration"
-        if reference is not None and a_rows.get(reference, {}).get("status") == "ok":
-            base = _scaled(base, _norm_median(b_rows[reference]))
-            cur = _scaled(cur, _norm_median(a_rows[reference]))
+        against = "calibration"
+        reference = (references.get(row.runtime), row.runtime) if row.stands_out else None
+        if reference and reference[0] and a_rows.get(reference, {}).get("status") == "ok":
+            base = [x / _norm_median(b_rows[reference]) for x in base]
+            cur = [x / _norm_median(a_rows[reference]) for x in cur]
             against = reference[0]
-        _, _, change, p, verdict = _latency_verdict(base, cur, threshold, report.alpha)
-        measured = f"second measurement {change:+.1%} against {against} (p={_fmt_p(p)})"
-        if doubt:
-            measured += f", needed +{threshold:.0%} as {doubt}"
-        if verdict == "slower":
-            row.note = _join(row.note, f"{measured}: confirmed")
+        look = shift(base, cur, against, settings, needed)
+        if look.slower:
+            rows.append(replace(row, second=look))
         else:
-            row.verdict, row.failed = "unconfirmed", row.grew and not allow_growth
-            row.note = _join(row.note, f"{measured}: not repeated, so noise")
-    report.failed = any(r.failed for r in report.rows)
-
-
-def _scaled(samples: list[float], by: float) -> list[float]:
-    return [x / by for x in samples]
-
-
-def _join(*notes: str) -> str:
-    return "; ".join(n for n in notes if n)
+            rows.append(replace(row, second=look, verdict=Verdict.UNCONFIRMED,
+                                failed=row.grew and not settings.allow_growth))  # fmt: skip
+    return replace(report, rows=tuple(rows), references=references)
 
 
 def _norm_median(row: dict) -> float:
     return median(row["latency_normalized_samples"])
-
-
-def _row(
-    key: tuple[str, str],
-    verdict: str,
-    *,
-    failed: bool = False,
-    current_norm: float | None = None,
-    note: str = "",
-) -> GateRow:
-    variant, runtime = key
-    return GateRow(variant, runtime, None, current_norm, None, None, verdict, None, None, note,
-                   failed)  # fmt: skip
-
-
-_VERDICT_STYLE = {
-    "slower": "bold red",
-    "grew": "bold red",
-    "missing": "bold red",
-    "faster": "green",
-    "new": "cyan",
-    "same": "",
-    "unconfirmed": "yellow",
-    "inconclusive": "yellow",
-}
-
-
-def _fmt(x: float | None, spec: str) -> str:
-    if x is None:
-        return "-"
-    return "0" if x == 0 and "+" in spec else format(x, spec)  # no "+0" for "unchanged"
-
-
-def _fmt_p(p: float | None) -> str:
-    if p is None:
-        return "-"
-    return "<1e-4" if p < 1e-4 else f"{p:.2g}"
-
-
-def render(report: GateReport) -> Table:
-    """The report as a rich table; latencies in units of the calibration median (x calib)."""
-    table = Table(
-        title=f"regression gate: threshold {report.threshold:.0%}, alpha {report.alpha:g}",
-        caption="latency normalized by the calibration workload of the same run",
-    )
-    table.add_column("variant")
-    table.add_column("runtime")
-    table.add_column("baseline (x calib)", justify="right")
-    table.add_column("current (x calib)", justify="right")
-    table.add_column("change (%)", justify="right")
-    table.add_column("vs others (%)", justify="right")
-    table.add_column("p", justify="right")
-    table.add_column("params Δ", justify="right")
-    table.add_column("GMACs Δ", justify="right")
-    table.add_column("verdict")
-    table.add_column("note")
-    for r in report.rows:
-        style = _VERDICT_STYLE.get(r.verdict, "")
-        if r.verdict == "error":
-            style = "bold red" if r.failed else "yellow"
-        size_style = "red" if (r.params_change or 0) > 0 or (r.gmacs_change or 0) > 0 else ""
-        table.add_row(
-            Text(r.variant),
-            Text(r.runtime),
-            _fmt(r.baseline_norm, ".3f"),
-            _fmt(r.current_norm, ".3f"),
-            _fmt(None if r.change is None else 100 * r.change, "+.1f"),
-            _fmt(None if r.vs_others is None else 100 * r.vs_others, "+.1f"),
-            _fmt_p(r.p_value),
-            Text(_fmt(r.params_change, "+,"), style=size_style),
-            Text(_fmt(r.gmacs_change, "+.4g"), style=size_style),
-            Text(r.verdict, style=style),
-            Text(r.note),  # notes quote errors: plain text, never markup
-        )
-    return table

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
-from scipy import stats as sps
 
 Alternative = Literal["two-sided", "greater", "less"]
 
@@ -25,6 +24,8 @@ def median_ci_ranks(n: int, confidence: float = 0.95) -> tuple[int, int] | None:
     P(x_(j) <= median <= x_(n+1-j)) = 1 - 2 * P(Bin(n, 1/2) <= j-1). Returns the narrowest such
     symmetric pair, or None when even (min, max) falls short (n < 6 for 95%).
     """
+    from scipy import stats as sps  # here: scipy.stats takes most of a second to import
+
     tail = (1.0 - confidence) / 2.0
     if n < 1:
         return None
@@ -74,6 +75,8 @@ def mann_whitney(
         raise ValueError("mann_whitney() needs samples on both sides")
     if len(set(baseline) | set(current)) == 1:
         return 1.0
+    from scipy import stats as sps
+
     return float(sps.mannwhitneyu(current, baseline, alternative=alternative).pvalue)
 
 

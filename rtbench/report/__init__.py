@@ -1,17 +1,3 @@
-"""Reports of a results document. Each report module defines a `Report` (rtbench.report.base);
-`REPORTS` lists them in the order they are shown and written, so a new report is one module and
-one line here."""
-
-from rtbench.report import breakdown, claims, latex, plots, runtimes, table3
-from rtbench.report.base import Report
-
-REPORTS: tuple[Report, ...] = (
-    table3.REPORT,
-    runtimes.REPORT,
-    claims.REPORT,
-    breakdown.REPORT,
-    latex.REPORT,
-    plots.REPORT,
-    runtimes.PLOT,
-    breakdown.PLOT,
-)
+"""Reports: what a results document (or several, or the gate's findings) says, as terminal
+tables, Markdown, CSV, LaTeX and plots. Nothing here measures; a report renders from the document
+alone. The reports of one run are listed in rtbench.report.registry."""

@@ -32,7 +32,7 @@ GAP_NOTE = (
 )
 
 
-def bookkeeping(row: results.Row) -> dict:
+def bookkeeping(row: dict) -> dict:
     """Sum of the parts' medians against the whole model's median, for one row with
     `latency_parts`: whole_ms, sum_ms, gap_ms (whole - sum), gap_share (of the whole), and the
     encoder's ms and share of the whole. Sums are None when a part has no latency."""
@@ -83,7 +83,7 @@ HEADERS = ["Variant", "part", "median ms (95% CI)", "share of whole", "GMACs", "
            "% of peak"]  # fmt: skip
 
 
-def _broken_down(document: dict, runtime: str) -> list[results.Row]:
+def _broken_down(document: dict, runtime: str) -> list[dict]:
     return [r for r in results.ok_rows(document, runtime) if r.get("latency_parts")]
 
 

@@ -1,13 +1,14 @@
 """One report from several results documents: the points of a sweep, independent runs (another
 machine, another GPU), or both; nothing is measured again.
 
-Measured alike. Side by side, runs must have measured the same work: the same scope, input size,
-batch, dtype, form (deploy) and memory format (`ALIKE`), and each variant the same number of
-params (the same spec). A sweep's grid dimensions (size, batch, dtype) are meant to differ, so
-the keys a sweep among the inputs swept are exempt. What may differ freely is where and how long
-it ran: the device, the threads, the runtimes (rows are matched by variant and runtime), the
-timing plan, the versions; differences in the calibration workload or the threads are warned
-about. Anything else unlike is refused in one line (NotAlike), unless `allow_unlike`.
+Measured alike. Side by side, runs must have measured the same work: the settings
+rtbench.config tags as the work (scope, input size, batch, dtype, form, memory format, ...), and
+each variant the same number of params (the same spec). A sweep's grid dimensions are meant to
+differ, so the keys a sweep among the inputs swept are exempt. What may differ freely is where and
+how long it ran: the device, the runtimes (rows are matched by variant and runtime), the timing
+plan, the versions; differences in the calibration workload or the settings tagged as notes (the
+threads) are warned about. Anything else unlike is refused in one line (NotAlike), unless
+`allow_unlike`. The gate applies the same declaration, and asks for the same device too.
 
 Files: points.csv and points.parquet (one row per source, variant and runtime), exponents.csv,
 speedups.csv when several runtimes ran, report.md, and the plots of rtbench.report.scaling.
@@ -21,15 +22,13 @@ import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
-from rtbench import results
+from rtbench import config, results
+from rtbench.config import Compare
+from rtbench.files import write_atomic
 from rtbench.report import scaling
-from rtbench.report.files import write_atomic
 from rtbench.report.plots import png
 from rtbench.report.vocabulary import markdown_table, markdown_text
 from rtbench.results import ResultsError, load_results
-
-ALIKE = ("scope", "size", "batch", "dtype", "deploy", "channels_last")  # change the work measured
-WARNED = ("threads",)  # may differ; said
 
 
 class NotAlike(ResultsError):
@@ -141,15 +140,13 @@ def check_alike(merged: Merged, allow_unlike: bool = False) -> None:
     """NotAlike unless every source measured the same work (see the module's docstring);
     lesser differences become warnings. With `allow_unlike`, differences are warnings too."""
     first = merged.sources[0]
-    problems = []
-    for key in ALIKE:
-        if key in merged.swept:
-            continue
-        for other in merged.sources[1:]:
-            a, b = first.document["config"].get(key), other.document["config"].get(key)
-            if a != b:
+    problems, seen = [], set()
+    for other in merged.sources[1:]:
+        for key, a, b in config.differences(first.document["config"], other.document["config"],
+                                            Compare.WORK):  # fmt: skip
+            if key not in merged.swept and key not in seen:
+                seen.add(key)
                 problems.append(f"{key} differs ({first.label}: {a!r}, {other.label}: {b!r})")
-                break
     params: dict[str, tuple[str, int]] = {}
     for source in merged.sources:
         for row in results.ok_rows(source.document):
@@ -165,7 +162,7 @@ def check_alike(merged: Merged, allow_unlike: bool = False) -> None:
     if problems and not allow_unlike:
         raise NotAlike(f"not measured alike: {problems[0]}; pass --allow-unlike to merge anyway")
     merged.warnings += [f"merged although unlike: {p}" for p in problems]
-    for key in WARNED:
+    for key, _ in config.fields(Compare.NOTE):
         values = {s.document["config"].get(key) for s in merged.sources}
         if len(values) > 1:
             merged.warnings.append(f"config {key} differs between runs: {sorted(map(str, values))}")

@@ -5,8 +5,8 @@ never loses a measured figure: it is returned as a warning and the other reports
 import datetime as dt
 from pathlib import Path
 
-from rtbench.report import REPORTS
-from rtbench.report.files import new_run_dir, write_atomic, write_json
+from rtbench.files import new_run_dir, write_atomic, write_json
+from rtbench.report.registry import REPORTS
 
 
 def default_run_id(document: dict) -> str:
