@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: setup bench test acceptance lint gpu-wheels gpu-check
+.PHONY: setup bench test acceptance lint schema gpu-wheels gpu-check
 
 # torch first, pinned to the CPU build that installs from local disk; a machine that already
 # has torch (a CUDA build, say) keeps it, since the project only asks for torch>=2.3. The CPU
@@ -22,9 +22,16 @@ test: setup
 acceptance: setup
 	$(PYTHON) -m pytest -q -rs acceptance
 
+# ruff, and the import contract in pyproject.toml: imports only go down, no cycle inside a part.
 lint: setup
 	$(PYTHON) -m ruff check rtbench tests benchmarks acceptance
 	$(PYTHON) -m ruff format --check rtbench tests benchmarks acceptance
+	lint-imports
+
+# docs/results.schema.json, written from the results models (a test checks it is up to date).
+schema: setup
+	$(PYTHON) -c "import json; from rtbench.results import json_schema; \
+	print(json.dumps(json_schema(), indent=2, sort_keys=True))" > docs/results.schema.json
 
 # The packages a GPU machine without a package registry lacks (pure Python, a few hundred KB),
 # as wheels in .whl/ (ignored by git) for benchmarks/gpu_check.sh to install privately.

@@ -16,7 +16,7 @@ from rtbench.measure.breakdown import capture_part_inputs
 from rtbench.models.build import build_model, make_inputs
 from rtbench.report.breakdown import bookkeeping, csv_files, markdown, parts_frame, plot_files
 from rtbench.report.breakdown import terminal as breakdown_terminal
-from rtbench.results import ResultsError, validate
+from rtbench.results import ResultsError, parse
 
 FAST = ["--scope", "encoder", "--size", "64", "--iters", "3", "--warmup", "1",
         "--min-time", "0.05", "--device", "cpu", "--no-plots"]  # fmt: skip
@@ -44,6 +44,7 @@ def row(variant: str, whole_ms: float, parts_ms: dict[str, float]) -> dict:
 def document(*rows: dict) -> dict:
     return {
         "schema": "rtbench.results/2",
+        "created": "2026-01-01T00:00:00+00:00",
         "config": {"scope": "detector", "device": "cpu", "dtype": "fp32", "size": 640,
                    "batch": 1, "deploy": False, "channels_last": False, "runtimes": ["eager"],
                    "breakdown": True},
@@ -103,13 +104,13 @@ def test_a_run_without_breakdown_reports_nothing():
 
 def test_results_keys_are_validated():
     doc = document(row("E", 45.0, PARTS_MS))
-    validate(doc)
+    parse(doc)
     doc["rows"][0]["latency_parts"]["intra"]["samples_ms"] = [1.0, -2.0]
-    with pytest.raises(ResultsError, match=r"part 'intra' has an impossible latency sample"):
-        validate(doc)
+    with pytest.raises(ResultsError, match=r"latency_parts.intra.samples_ms\[1\] -2.0: must be"):
+        parse(doc)
     doc["rows"][0]["latency_parts"] = ["intra"]
-    with pytest.raises(ResultsError, match="'latency_parts' must map part names"):
-        validate(doc)
+    with pytest.raises(ResultsError, match="latency_parts: expected a mapping"):
+        parse(doc)
 
 
 def test_captured_inputs_are_what_each_part_receives():

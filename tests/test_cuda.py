@@ -7,11 +7,11 @@ import pytest
 import torch
 from conftest import VARIANTS
 
-from rtbench.config import BenchConfig
+from rtbench.config import RunConfig, TimingPlan
 from rtbench.gate import compare
 from rtbench.measure.env import capture_environment
 from rtbench.measure.memory import torch_cuda_peak
-from rtbench.measure.timing import TimingPlan, cuda_event_clock
+from rtbench.measure.timing import cuda_event_clock
 from rtbench.models.build import build_model, make_inputs
 from rtbench.runner import run_benchmark
 from rtbench.runtimes import RUNTIMES, BuiltModel
@@ -49,7 +49,7 @@ def test_environment_names_the_gpu():
 
 def built(scope: str, size: int, **config) -> BuiltModel:
     spec = VARIANTS["E"]
-    cfg = BenchConfig(scope=scope, size=size, device="cuda", **config)
+    cfg = RunConfig(scope=scope, size=size, device="cuda", **config)
     model = build_model(spec, scope).to(CUDA)
     inputs = make_inputs(spec, scope, size, 1)
     inputs = [x.to(CUDA) for x in inputs] if isinstance(inputs, list) else inputs.to(CUDA)
@@ -85,7 +85,7 @@ def test_cuda_graph_of_the_whole_detector_replays_eager():
 
 
 def test_every_pytorch_runtime_runs_and_the_gate_reads_it():
-    cfg = BenchConfig(scope="encoder", size=128, device="cuda",
+    cfg = RunConfig(scope="encoder", size=128, device="cuda",
                       runtimes=("eager", "compile", "cuda-graphs"),
                       timing=TimingPlan(iters=10, min_time_s=0.2))  # fmt: skip
     specs = [VARIANTS["A"], VARIANTS["E"]]

@@ -1,15 +1,13 @@
 """ONNX export: every variant exports and computes what PyTorch computes (ONNX Runtime, fp32,
 rtol 1e-3); the detector is compared tie-robustly; exports are cached by what changes the graph."""
 
-import dataclasses
-
 import onnx
 import onnxruntime as ort
 import pytest
 import torch
 from conftest import VARIANTS, randomize_norms
 
-from rtbench.config import BenchConfig
+from rtbench.config import RunConfig
 from rtbench.export import agreement, cache_key, cached_export, io_names
 from rtbench.models.build import build_model, make_inputs
 from rtbench.models.deploy import fuse_for_deploy
@@ -40,7 +38,7 @@ def run_onnx(path, scope, inputs):
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_every_variant_exports_and_agrees_at_encoder_scope(tmp_path, name):
     spec, model, inputs = built(name, "encoder", 64)
-    exported = cached_export(model, inputs, spec, BenchConfig(scope="encoder", size=64), tmp_path)
+    exported = cached_export(model, inputs, spec, RunConfig(scope="encoder", size=64), tmp_path)
     onnx.checker.check_model(str(exported.path))
     got = run_onnx(exported.path, "encoder", inputs)
     with torch.inference_mode():
@@ -52,7 +50,7 @@ def test_every_variant_exports_and_agrees_at_encoder_scope(tmp_path, name):
 
 def test_deploy_form_exports_and_agrees(tmp_path):
     spec, model, inputs = built("E", "encoder", 64, deploy=True)
-    cfg = BenchConfig(scope="encoder", size=64, deploy=True)
+    cfg = RunConfig(scope="encoder", size=64, deploy=True)
     got = run_onnx(cached_export(model, inputs, spec, cfg, tmp_path).path, "encoder", inputs)
     with torch.inference_mode():
         for a, e in zip(got, model(inputs), strict=True):
@@ -66,7 +64,7 @@ def detector():
 
 def test_detector_export_agrees_on_replayed_cells(tmp_path, detector):
     spec, model, inputs = detector
-    exported = cached_export(model, inputs, spec, BenchConfig(size=128), tmp_path)
+    exported = cached_export(model, inputs, spec, RunConfig(size=128), tmp_path)
     logits, boxes, cells = run_onnx(exported.path, "detector", inputs)
     assert logits.shape == (1, 300, 80) and boxes.shape == (1, 300, 4) and cells.shape == (1, 300)
     with torch.inference_mode():
@@ -103,21 +101,21 @@ def test_a_wrong_output_is_a_disagreement():
 
 def test_exports_are_cached_by_what_changes_the_graph(tmp_path):
     spec, model, inputs = built("A", "encoder", 64)
-    cfg = BenchConfig(scope="encoder", size=64)
+    cfg = RunConfig(scope="encoder", size=64)
     first = cached_export(model, inputs, spec, cfg, tmp_path)
     again = cached_export(model, inputs, spec, cfg, tmp_path)
     assert not first.cached and again.cached and again.path == first.path
     assert [p.name for p in tmp_path.iterdir()] == [first.path.name]  # no temporary file left
     key = cache_key(spec, cfg, half=False, with_cells=True)
     changed = [
-        cache_key(spec, dataclasses.replace(cfg, size=96), False, True),
-        cache_key(spec, dataclasses.replace(cfg, deploy=True), False, True),
-        cache_key(spec, dataclasses.replace(cfg, seed=1), False, True),
-        cache_key(spec, dataclasses.replace(cfg, batch=2), False, True),
-        cache_key(dataclasses.replace(spec, hidden_dim=128), cfg, False, True),
+        cache_key(spec, cfg.with_(size=96), False, True),
+        cache_key(spec, cfg.with_(deploy=True), False, True),
+        cache_key(spec, cfg.with_(seed=1), False, True),
+        cache_key(spec, cfg.with_(batch=2), False, True),
+        cache_key(spec.model_copy(update={"hidden_dim": 128}), cfg, False, True),
         cache_key(spec, cfg, half=True, with_cells=True),
     ]
     assert len({key, *changed}) == 1 + len(changed)
     # What cannot change the graph does not change the key.
-    same = dataclasses.replace(spec, description="another text", source="elsewhere.yaml")
-    assert cache_key(same, dataclasses.replace(cfg, threads=1), False, True) == key
+    same = spec.model_copy(update={"description": "another text", "source": "elsewhere.yaml"})
+    assert cache_key(same, cfg.with_(threads=1), False, True) == key

@@ -5,13 +5,14 @@ baseline, so they hold on a busy machine; verdicts on real slowdowns are accepta
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from rtbench.check import run_check
 from rtbench.cli import app
 from rtbench.results import SCHEMA
-from rtbench.runner import check_measured
 from rtbench.spec import load_variants
 
 runner = CliRunner()
@@ -154,30 +155,48 @@ def test_bad_threshold_exits_2(baseline_file):
     assert result.exit_code == 2 and "--threshold" in result.output
 
 
-def test_check_measured_measures_as_the_baseline_and_confirms_suspects(measured_baseline):
-    """rtbench.runner.check_measured, the gate of the acceptance tests and the gate benchmarks: a
-    baseline whose E took a billionth of the calibration makes E slower for certain, so E (with any
-    other suspect and a reference variant) is measured a second time, without FLOPs, and the
-    slowdown holds."""
+def test_run_check_measures_as_the_baseline_and_confirms_suspects(measured_baseline):
+    """rtbench.check.run_check, the one check path (the CLI, the acceptance tests and the gate
+    benchmarks): a baseline whose E took a billionth of the calibration makes E slower for
+    certain, so E (with any other suspect and a reference variant) is measured a second time,
+    without FLOPs, and the slowdown holds."""
     doc = json.loads(measured_baseline.read_text())
     for row in doc["rows"]:
         if row["variant"] == "E":
             row["latency_normalized_samples"] = [1e-9 * x for x in SAMPLES]
-    report, measured = check_measured(doc, load_variants())
-    current, again = measured
+    checked = run_check(doc, load_variants())
+    report, current, again = checked.report, checked.current, checked.again
     assert [r["variant"] for r in current["rows"]] == ["A", "B", "Ds5", "E"]
     assert {k: current["config"][k] for k in ("scope", "size")} == {"scope": "encoder", "size": 64}
-    assert again is report.remeasured and again["config"]["flops"] is False
+    assert checked.documents == [current, again] and again["config"]["flops"] is False
     names = [r["variant"] for r in again["rows"]]
     assert "E" in names and set(names) <= {"A", "B", "Ds5", "E"}
     assert report.failed and {r.variant: r.verdict for r in report.rows}["E"] == "slower"
 
 
-def test_check_measured_measures_once_when_nothing_is_slower(measured_baseline):
+def test_run_check_measures_once_when_nothing_is_slower(measured_baseline):
     doc = json.loads(measured_baseline.read_text())
     # One variant (no view against the others) that took 100x as long in the baseline: faster.
     doc["rows"] = [row for row in doc["rows"] if row["variant"] == "A"]
     doc["rows"][0]["latency_normalized_samples"] = [100 * x for x in SAMPLES]
-    report, measured = check_measured(doc, load_variants())
-    assert [r["variant"] for r in measured[0]["rows"]] == ["A"]
-    assert len(measured) == 1 and report.remeasured is None and not report.failed
+    checked = run_check(doc, load_variants())
+    assert [r["variant"] for r in checked.current["rows"]] == ["A"]
+    assert checked.again is None and not checked.report.failed
+
+
+def test_the_cli_and_run_check_tolerate_a_deleted_variant_alike(tmp_path, measured_baseline):
+    # Both gate through rtbench.check: a variant deleted since the baseline is missing, and fails.
+    doc = json.loads(measured_baseline.read_text())
+    doc["rows"] = [row for row in doc["rows"] if row["variant"] in ("A", "B")]
+    doc["rows"][0]["latency_normalized_samples"] = [100 * x for x in SAMPLES]  # A: faster
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(doc))
+    variants = tmp_path / "variants"
+    variants.mkdir()
+    (variants / "A.yaml").write_text(Path(load_variants()["A"].source).read_text())
+    checked = run_check(doc, load_variants(variants))
+    verdict = {r.variant: r.verdict for r in checked.report.rows}
+    assert verdict == {"A": "faster", "B": "missing"} and checked.report.failed
+    result = invoke("check", "--baseline", baseline, "--variants-dir", variants,
+                    "--results-dir", tmp_path / "runs")  # fmt: skip
+    assert result.exit_code == 1 and "not in the current run" in result.output

@@ -14,8 +14,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from rtbench.cli import app, user_errors
-from rtbench.report.files import write_atomic
+from rtbench.cli import app
+from rtbench.cli.errors import user_errors
+from rtbench.files import write_atomic
 from rtbench.runner import describe_error
 
 runner = CliRunner()
@@ -47,17 +48,20 @@ def one_line(args: list, code: int) -> str:
 @pytest.mark.parametrize(
     ("options", "fragment"),
     [
-        (["--min-time", "nan"], "--min-time nan: must be a positive number"),
-        (["--min-time", "inf"], "--min-time inf: must be a positive number"),
-        (["--min-time", "-0.5"], "--min-time -0.5: must be a positive number"),
-        (["--min-time", "1e308"], "at most 3600"),
-        (["--seed", str(2**64)], "--seed 18446744073709551616: must be between 0 and 2**63 - 1"),
-        (["--size", str(32 * 10**30)], "must be at most 16384"),
-        (["--batch", str(10**30)], "--batch 1000000000000000000000000000000: must be between"),
-        (["--batch", "0"], "--batch 0: must be between 1 and 4096"),
-        (["--threads", str(2**40)], "--threads 1099511627776: must be between 1 and 1024"),
-        (["--iters", str(10**12)], "both at most 100,000"),
-        (["--warmup", "-1"], "--warmup must be >= 0"),
+        (["--min-time", "nan"], "--min-time nan: expected a finite number"),
+        (["--min-time", "inf"], "--min-time inf: expected a finite number"),
+        (["--min-time", "-0.5"], "--min-time -0.5: must be more than 0"),
+        (["--min-time", "1e308"], "--min-time 1e+308: must be at most 3,600"),
+        (["--seed", str(2**64)], "--seed 18446744073709551616: must be at most 9,223,372,036,85"),
+        (["--size", str(32 * 10**30)], "must be at most 16,384"),
+        (
+            ["--batch", str(10**30)],
+            "--batch 1000000000000000000000000000000: must be at most 4,096",
+        ),
+        (["--batch", "0"], "--batch 0: must be at least 1"),
+        (["--threads", str(2**40)], "--threads 1099511627776: must be at most 1,024"),
+        (["--iters", str(10**12)], "--iters 1000000000000: must be at most 100,000"),
+        (["--warmup", "-1"], "--warmup -1: must be at least 0"),
     ],
 )
 def test_numbers_in_options_are_checked_before_any_work(tmp_path, options, fragment):
@@ -105,7 +109,7 @@ PER_LEVEL = "description: x\nintra: {mode: per_level, levels: [S5], "
         (f"description: x\npaper: {{ap: 4, params_m: {10**30}, latency_ms: 1}}\n", "at most"),
         ("description: x\npaper: {ap: 4, params_m: 1, latency_ms: 0}\n", "paper.latency_ms"),
         (f"{PER_LEVEL}layers: {10**30}}}\n", "intra.layers: must be at most 100"),
-        (f"{PER_LEVEL}heads: 0}}\n", "intra.heads: must divide hidden_dim"),
+        (f"{PER_LEVEL}heads: 0}}\n", "intra.heads: must be at least 1"),
         (f"{PER_LEVEL}heads: {10**30}}}\n", "intra.heads: must divide hidden_dim"),
         (f"{PER_LEVEL}ffn_dim: {2**63}}}\n", "intra.ffn_dim: must be at most 2,147,483,647"),
         (f"description: x\nhidden_dim: {10**20}\n", "hidden_dim: must be at most"),
@@ -212,11 +216,20 @@ def impossible(doc: dict, key: str, value) -> dict:
 @pytest.mark.parametrize(
     ("mutate", "fragment"),
     [
-        (lambda d: impossible(d, "latency_normalized_samples", [0.0] * 20), "positive, finite"),
-        (lambda d: impossible(d, "latency_samples_ms", [-5.0] * 20), "positive, finite"),
-        (lambda d: impossible(d, "latency_samples_ms", [1e300] * 20), "positive, finite"),
-        (lambda d: d["calibration"].update(median_ms=0) or d, "calibration median_ms"),
-        (lambda d: d.update(rows="many") or d, "'rows'"),
+        (
+            lambda d: impossible(d, "latency_normalized_samples", [0.0] * 20),
+            "rows[0] (A, eager) latency_normalized_samples[0] 0.0: must be more than 0",
+        ),
+        (lambda d: impossible(d, "latency_samples_ms", [-5.0] * 20), "-5.0: must be more than 0"),
+        (
+            lambda d: impossible(d, "latency_samples_ms", [1e300] * 20),
+            "1e+300: must be less than 3,600,000",
+        ),
+        (
+            lambda d: d["calibration"].update(median_ms=0) or d,
+            "calibration.median_ms 0: must be more than 0",
+        ),
+        (lambda d: d.update(rows="many") or d, "rows: expected a list, got text 'many'"),
     ],
 )
 def test_check_refuses_impossible_results(tmp_path, mutate, fragment):

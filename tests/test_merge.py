@@ -10,7 +10,7 @@ from synthetic import results_document
 from typer.testing import CliRunner
 
 from rtbench.cli import app
-from rtbench.report.files import write_json
+from rtbench.files import write_json
 from rtbench.report.merge import NotAlike, check_alike, collect
 from rtbench.report.scaling import fit_exponent, tokens
 from rtbench.sweep.executors import ExecutorSettings

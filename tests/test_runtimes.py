@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import VARIANTS
 
-from rtbench.config import BenchConfig
+from rtbench.config import RunConfig
 from rtbench.models.build import build_model, make_inputs
 from rtbench.runtimes import RUNTIMES, BuiltModel, RuntimeUnavailable, check_runtime, runtime_label
 from rtbench.runtimes.base import Runtime, Session
@@ -27,12 +27,12 @@ def test_labels_and_unknown_names():
     assert runtime_label("eager") == "PyTorch eager"
     assert runtime_label("from-the-future") == "from-the-future"  # a newer file still renders
     with pytest.raises(RuntimeUnavailable, match="unknown runtime 'nope'; choose from eager"):
-        check_runtime("nope", CPU, BenchConfig())
+        check_runtime("nope", CPU, RunConfig())
 
 
 def test_a_runtime_on_a_device_it_does_not_support():
     with pytest.raises(RuntimeUnavailable, match="runtime cuda-graphs runs on cuda, not cpu"):
-        check_runtime("cuda-graphs", CPU, BenchConfig())
+        check_runtime("cuda-graphs", CPU, RunConfig())
 
 
 class NeedsAPackage(Runtime):
@@ -44,7 +44,7 @@ class NeedsAPackage(Runtime):
 
 
 def test_a_missing_package_names_the_pip_extra():
-    reason = NeedsAPackage().unavailable(CPU, BenchConfig())
+    reason = NeedsAPackage().unavailable(CPU, RunConfig())
     assert reason == (
         "runtime fancy needs the surely_not_an_installed_module package, which is not installed: "
         "pip install 'rtbench[fancy]'"
@@ -53,7 +53,7 @@ def test_a_missing_package_names_the_pip_extra():
 
 def built(channels_last: bool = False, dtype: str = "fp32") -> BuiltModel:
     spec = VARIANTS["A"]
-    cfg = BenchConfig(scope="encoder", size=64, channels_last=channels_last, dtype=dtype)
+    cfg = RunConfig(scope="encoder", size=64, channels_last=channels_last, dtype=dtype)
     model = build_model(spec, "encoder")
     return BuiltModel(spec, model, make_inputs(spec, "encoder", 64, 1), cfg, CPU, Path("unused"))
 
@@ -146,7 +146,7 @@ def test_runtime_refusals_come_before_any_work(tmp_path, args, message):
 
 
 def test_openvino_runs_on_the_cpu_only():
-    reason = RUNTIMES["openvino"].unavailable(torch.device("cuda"), BenchConfig(device="cuda"))
+    reason = RUNTIMES["openvino"].unavailable(torch.device("cuda"), RunConfig(device="cuda"))
     assert reason == "runtime openvino runs on cpu, not cuda"
 
 

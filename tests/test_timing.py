@@ -1,11 +1,13 @@
 """The timer's bookkeeping (not its speed): interleaving, adaptive counts, warm-up, failures."""
 
+from pathlib import Path
+
 import torch
 
+from rtbench.config import TimingPlan
 from rtbench.measure.memory import torch_peak_memory
 from rtbench.measure.timing import (
     Timed,
-    TimingPlan,
     Workload,
     measure_interleaved,
     sample_count,
@@ -81,7 +83,10 @@ def test_a_failing_workload_is_recorded_and_the_others_go_on():
 
 def test_peak_memory_sees_a_large_allocation():
     peak = torch_peak_memory(lambda: torch.ones(64, 1024, 1024).sum(), CPU)  # 256 MiB
-    assert peak is None or peak >= 200 * 2**20
+    if not Path("/proc/self/clear_refs").exists():  # no resettable high-water mark: no figure
+        assert peak is None
+        return
+    assert peak is not None and 200 * 2**20 <= peak < 1024 * 2**20
 
 
 def test_each_workload_is_timed_by_its_own_clock():

@@ -1,0 +1,180 @@
+"""`run`, `compare`, `baseline` and `export`: measure variants (or export one), write the files,
+print the reports. The progress bar is drawn from the runner's events."""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rtbench.cli.app import app, console, console_text, err_console, error, warning
+from rtbench.cli.errors import user_errors
+from rtbench.cli.options import (
+    DEFAULT_RESULTS_DIR,
+    DEFAULTS,
+    Plots,
+    ResultsDir,
+    RunId,
+    RunOptions,
+    Variants,
+    VariantsDir,
+    run_options,
+)
+from rtbench.config import RunConfig
+from rtbench.spec import DEFAULT_VARIANTS_DIR
+
+DEFAULT_BASELINE = DEFAULT_RESULTS_DIR / "baseline-cpu.json"
+GATE_SIZE = 256  # the gate runs whole detectors at a reduced size: minutes, not tens of minutes
+GATE_ITERS = 20  # samples per variant: enough for the rank test to see a real slowdown clearly
+CACHE = ".cache"  # exported graphs and engines, inside the results folder, reused across runs
+
+
+@app.command()
+@user_errors
+@run_options()
+def run(
+    variant: Annotated[str, typer.Option("--variant", "-v", help="Variant name, e.g. E.")],
+    plots: Plots = False,
+    results_dir: ResultsDir = DEFAULT_RESULTS_DIR,
+    run_id: RunId = None,
+    variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR,
+    *,
+    options: RunOptions,
+) -> None:
+    """Measure one variant: params, GMACs/GFLOPs, latency."""
+    benchmark([variant], options.config(), variants_dir, results_dir, run_id, plots)
+
+
+@app.command()
+@user_errors
+@run_options()
+def compare(
+    variants: Variants = None,
+    plots: Plots = True,
+    results_dir: ResultsDir = DEFAULT_RESULTS_DIR,
+    run_id: RunId = None,
+    variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR,
+    *,
+    options: RunOptions,
+) -> None:
+    """Measure several variants interleaved and write the Table 3 mirror under results/."""
+    benchmark(variants or ["all"], options.config(), variants_dir, results_dir, run_id, plots)
+
+
+@app.command()
+@user_errors
+@run_options(device="cpu", size=GATE_SIZE, iters=GATE_ITERS)
+def baseline(
+    variants: Variants = None,
+    out: Annotated[Path, typer.Option(help="Baseline file to write.")] = DEFAULT_BASELINE,
+    variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR,
+    *,
+    options: RunOptions,
+) -> None:
+    """Measure the regression gate's workload (reduced size) and write a baseline file."""
+    from rtbench.files import check_output_file, write_json
+
+    cfg = options.config().with_(flops=True)  # the gate compares sizes too
+    check_output_file(out, f"--out {out}")  # before minutes of measuring, not after
+    document = measure(variants or ["all"], cfg, variants_dir, cache_dir=None)
+    document["run_id"] = out.stem
+    write_json(out, document)
+    print_report(document)
+    console.print(console_text(f"baseline: {out}"))
+    exit_if_failed(document)
+
+
+@app.command()
+@user_errors
+def export(
+    variant: Annotated[str, typer.Option("--variant", "-v", help="Variant name, e.g. E.")],
+    out: Annotated[Path, typer.Option(help="ONNX file to write.")],
+    scope: Annotated[str, typer.Option(help="encoder or detector.")] = DEFAULTS.scope,
+    size: Annotated[int, typer.Option(help="Input side in pixels (static shape).")] = DEFAULTS.size,
+    batch: Annotated[int, typer.Option(help="Batch size (static shape).")] = DEFAULTS.batch,
+    seed: Annotated[int, typer.Option(help="Seed of the weights.")] = DEFAULTS.seed,
+    deploy: Annotated[bool, typer.Option(help="Fold BatchNorm and fuse RepVGG first.")] = False,
+    cells: Annotated[
+        bool, typer.Option(help="Detector: also output the selected encoder cells.")
+    ] = False,
+    check: Annotated[
+        bool, typer.Option(help="Run the graph in ONNX Runtime and compare with PyTorch.")
+    ] = True,
+    variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR,
+) -> None:
+    """Export one variant to ONNX (opset 17, static shapes, fp32), checked by the ONNX checker and
+    against PyTorch's outputs, for your own pipeline."""
+    from rtbench.export import export_file
+    from rtbench.spec import load_variants, select
+
+    cfg = RunConfig.make({"scope": scope, "size": size, "batch": batch, "seed": seed,
+                          "deploy": deploy, "device": "cpu"})  # fmt: skip
+    spec = select(load_variants(variants_dir), [variant])[0]
+    console.print(console_text(export_file(spec, cfg, out, with_cells=cells, check=check)))
+
+
+def benchmark(
+    names: list[str], cfg: RunConfig, variants_dir: Path, results_dir: Path, run_id: str | None,
+    plots: bool,
+) -> None:  # fmt: skip
+    """`run` and `compare`: measure, write the run folder, print the reports."""
+    from rtbench.files import check_output_location
+    from rtbench.report.write import write_run
+
+    check_output_location(results_dir, run_id)  # before minutes of measuring, not after
+    document = measure(names, cfg, variants_dir, results_dir / CACHE)
+    run_dir, warnings = write_run(document, results_dir, run_id, plots=plots)
+    print_report(document)
+    for message in warnings:
+        warning(message)
+    console.print(console_text(f"results: {run_dir}"))
+    exit_if_failed(document)
+
+
+def measure(names: list[str], cfg: RunConfig, variants_dir: Path, cache_dir: Path | None) -> dict:
+    """Measure the named variants with a progress bar; every option is checked first."""
+    from rtbench.runner import check_run, run_benchmark
+    from rtbench.spec import load_variants, select
+
+    specs = select(load_variants(variants_dir), names)
+    cfg = check_run(cfg)  # before the progress bar: a bad option is one line, nothing else
+    with progress() as on_event:
+        return run_benchmark(specs, cfg, on_event, cache_dir=cache_dir)
+
+
+@contextmanager
+def progress() -> Iterator[Callable]:
+    """A transient progress bar on stderr, fed by the runner's events."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def on_event(event) -> None:
+            bar.update(task, description=event.message, completed=event.done, total=event.total)
+
+        yield on_event
+
+
+def exit_if_failed(document: dict) -> None:
+    failed = [r for r in document["rows"] if r["status"] != "ok"]
+    if failed:
+        listed = "; ".join(f"{r['variant']} ({r['runtime']}): {r['error']}" for r in failed)
+        error(f"{len(failed)} of {len(document['rows'])} rows failed ({listed})")
+        raise typer.Exit(1)
+
+
+def print_report(document: dict) -> None:
+    from rtbench.report.write import terminal_report
+
+    for item in terminal_report(document):
+        console.print(item)

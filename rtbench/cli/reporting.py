@@ -1,0 +1,53 @@
+"""`report`: sweeps and runs merged into one report, measuring nothing."""
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rtbench.cli.app import app, console, console_text, warning
+from rtbench.cli.errors import user_errors
+from rtbench.cli.options import DEFAULT_RESULTS_DIR, Plots, ResultsDir
+
+
+@app.command()
+@user_errors(code=2)
+def report(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Sweep folders, run folders or results.json files.")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Report folder (default: SWEEP/report for one sweep, else "
+            "results/reports/<time>).",
+            show_default=False,
+        ),
+    ] = None,
+    allow_unlike: Annotated[
+        bool, typer.Option(help="Merge runs that did not measure the same work.")
+    ] = False,
+    plots: Plots = True,
+    results_dir: ResultsDir = DEFAULT_RESULTS_DIR,
+) -> None:
+    """Merge sweeps and runs into one report (tables, CSV, Parquet, plots), measuring nothing.
+    Exit 2 on unusable input, or on runs not measured alike (unless --allow-unlike)."""
+    if out is None:
+        one_sweep = len(inputs) == 1 and (inputs[0] / "sweep.json").is_file()
+        out = (inputs[0] / "report" if one_sweep
+               else results_dir / "reports" / f"{dt.datetime.now():%Y%m%d-%H%M%S}")  # fmt: skip
+    merged_report(inputs, out, plots, allow_unlike)
+
+
+def merged_report(inputs: list[Path], out: Path, plots: bool, allow_unlike: bool) -> None:
+    from rtbench.report.merge import check_alike, collect, write_report
+
+    merged = collect(inputs)
+    check_alike(merged, allow_unlike)
+    renderables, warnings = write_report(merged, out, plots)
+    for item in renderables:
+        console.print(item)
+    for message in warnings:
+        warning(message)
+    console.print(console_text(f"report: {out}"))

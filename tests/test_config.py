@@ -1,0 +1,113 @@
+"""The run configuration, declared once (rtbench.config), and what is read off it: the options of
+the commands, the results record, the comparability rule, the JSON Schema of results.json; and a
+command line that answers without loading torch."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from rtbench import config
+from rtbench.cli import app
+from rtbench.config import BenchError, Compare, RunConfig, TimingPlan
+from rtbench.results import json_schema
+
+REPO = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def test_every_setting_is_declared_with_help_and_a_comparison_tag():
+    for name, model in config.fields():
+        info = model.model_fields[name]
+        assert info.description, name
+        assert config.tag(name, model)["compare"] in {c.value for c in Compare}, name
+
+
+@pytest.mark.parametrize("command", ["run", "compare", "baseline"])
+def test_every_command_line_setting_is_an_option_of_the_measuring_commands(command):
+    result = runner.invoke(app, [command, "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    for name, model in config.fields():
+        tags = config.tag(name, model)
+        flag = tags["flag"] or "--" + name.replace("_", "-")
+        assert (flag in result.output) == tags["cli"], (command, flag)
+
+
+def test_a_sweep_takes_each_dimension_as_a_list():
+    result = runner.invoke(app, ["sweep", "--help"], terminal_width=200)
+    for flag in ("--sizes", "--batches", "--dtypes"):
+        assert flag in result.output
+    assert "--size " not in result.output and "--batch " not in result.output
+
+
+def test_the_record_round_trips_and_older_records_load_as_what_they_measured():
+    cfg = RunConfig(scope="encoder", size=64, runtimes=("eager", "onnxruntime"),
+                    timing=TimingPlan(iters=7))  # fmt: skip
+    record = cfg.record(threads=2)
+    assert json.loads(json.dumps(record)) == record and record["threads"] == 2
+    assert RunConfig.from_record(record) == cfg.with_(threads=2)
+    # A record from before `breakdown`, `flops` and `timing` existed, with a retired key: the
+    # settings added since take the values runs had before them.
+    old = {"scope": "detector", "device": "cpu", "dtype": "fp32", "size": 256, "batch": 1,
+           "deploy": False, "runtimes": ["eager"], "compile": False}  # fmt: skip
+    loaded = RunConfig.from_record(old)
+    assert (loaded.breakdown, loaded.flops, loaded.timing) == (False, True, TimingPlan())
+    assert loaded.channels_last is False and loaded.threads is None
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"size": 100}, "--size 100: must be a multiple of 32"),
+        ({"timing": {"min_time_s": float("inf")}}, "--min-time inf: expected a finite number"),
+        ({"runtimes": "eager,eager"}, "--runtime: eager,eager: a runtime is named twice"),
+        ({"device": "tpu"}, "--device: unknown device 'tpu'"),
+        ({"dtype": "fp8"}, "--dtype: unknown dtype 'fp8'; choose from fp32, fp16, bf16"),
+        ({"colour": "red"}, "colour: unknown field; valid fields: scope, device"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_its_flag(values, message):
+    with pytest.raises(BenchError) as err:
+        RunConfig.make(values)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_the_comparability_rule_is_read_off_the_tags():
+    a = RunConfig(device="cpu").record(threads=2)
+    b = RunConfig(device="cuda", size=320, seed=3, threads=4, timing=TimingPlan(iters=5)).record()
+    assert config.differences(a, b, Compare.WORK) == [("size", 640, 320)]
+    assert config.differences(a, b, Compare.PLACE) == [("device", "cpu", "cuda")]
+    assert config.differences(a, b, Compare.NOTE) == [("threads", 2, 4)]
+    assert {name for name, *_ in config.differences(a, b, Compare.FREE)} == {"seed", "iters"}
+
+
+def test_the_committed_json_schema_is_the_models_and_validates_our_files():
+    committed = json.loads((REPO / "docs" / "results.schema.json").read_text())
+    assert committed == json_schema(), "docs/results.schema.json is stale: run `make schema`"
+    baseline = json.loads((REPO / "results" / "baseline-cpu.json").read_text())
+    jsonschema.validate(baseline, committed)  # another validator than ours accepts our files
+    baseline["rows"][0]["latency_samples_ms"][0] = -1.0
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(baseline, committed)
+
+
+PROBE = """
+import sys
+from rtbench.cli import app
+try:
+    app({args!r}, prog_name="rtbench")
+except SystemExit:
+    pass
+print(sorted(m for m in ("torch", "matplotlib", "scipy", "pandas") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["sweep", "--help"], ["list"]])
+def test_the_command_line_answers_without_torch_or_matplotlib(args):
+    probe = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True,
+                           text=True, cwd=REPO, timeout=60, check=True)  # fmt: skip
+    assert probe.stdout.strip().splitlines()[-1] == "[]", probe.stdout[-500:]

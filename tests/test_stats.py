@@ -1,0 +1,122 @@
+"""Statistics (rtbench.measure.stats) and the calibration workloads. Expected statistics come from
+closed forms (exact rank-test tails, binomial tables)."""
+
+import math
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import binom
+
+from rtbench.measure.calibration import CALIBRATION_NAME, calibration_workload, measure_peak_gflops
+from rtbench.measure.stats import mann_whitney, median_ci_ranks, settled, summarize
+
+# ---------------------------------------------------------------- stats
+
+
+def test_summarize_matches_numpy_percentiles():
+    rng = random.Random(1)
+    for n in (1, 2, 5, 6, 7, 30, 101):
+        xs = [rng.lognormvariate(2.0, 0.3) for _ in range(n)]
+        s = summarize(xs)
+        assert s["samples"] == n
+        assert s["median_ms"] == pytest.approx(np.median(xs))
+        assert s["p90_ms"] == pytest.approx(np.percentile(xs, 90))
+        assert s["p99_ms"] == pytest.approx(np.percentile(xs, 99))
+        assert s["iqr_ms"] == pytest.approx(np.percentile(xs, 75) - np.percentile(xs, 25))
+        assert s["mean_ms"] == pytest.approx(np.mean(xs))
+        assert s["std_ms"] == pytest.approx(np.std(xs, ddof=1) if n > 1 else 0.0)
+        assert s["min_ms"] == min(xs)
+        assert s["ci95_low_ms"] <= s["median_ms"] <= s["ci95_high_ms"]
+
+
+def test_summarize_small_n_falls_back_to_min_max_and_rejects_empty():
+    s = summarize([3.0, 1.0, 2.0])
+    assert (s["ci95_low_ms"], s["ci95_high_ms"]) == (1.0, 3.0)
+    assert summarize([4.0])["std_ms"] == 0.0
+    with pytest.raises(ValueError):
+        summarize([])
+
+
+def test_median_ci_ranks_match_binomial_table():
+    # Classic table values for the 95% order-statistic interval of the median.
+    assert median_ci_ranks(5) is None
+    assert median_ci_ranks(6) == (1, 6)
+    assert median_ci_ranks(10) == (2, 9)
+    assert median_ci_ranks(30) == (10, 21)
+    assert median_ci_ranks(100) == (40, 61)
+    for n in (8, 25, 60, 500, 1500, 4000):
+        j, k = median_ci_ranks(n)
+        assert k == n + 1 - j
+        assert 1 - 2 * binom.cdf(j - 1, n, 0.5) >= 0.95  # covers
+        assert 1 - 2 * binom.cdf(j, n, 0.5) < 0.95 or n > 1000  # and is the narrowest (exact n)
+
+
+def test_median_ci_coverage_is_about_95_percent():
+    rng = random.Random(7)
+    hits, trials = 0, 400
+    true_median = math.exp(1.0)  # lognormal(mu=1) has median e^mu
+    for _ in range(trials):
+        s = summarize([rng.lognormvariate(1.0, 0.5) for _ in range(30)])
+        hits += s["ci95_low_ms"] <= true_median <= s["ci95_high_ms"]
+    assert 0.92 <= hits / trials <= 0.995  # exact coverage for n=30 is 0.957
+
+
+def test_mann_whitney_exact_tails_of_separated_samples():
+    # Fully separated samples of n and m: U is at its extreme, whose probability under the null is
+    # 1 / C(n + m, n) (one ordering of the ranks among all equally likely ones).
+    low, high = [1.0, 2.0, 3.0, 4.0, 5.0], [6.0, 7.0, 8.0, 9.0, 10.0]
+    assert mann_whitney(low, high, "greater") == pytest.approx(1 / math.comb(10, 5))
+    assert mann_whitney(low, high, "two-sided") == pytest.approx(2 / math.comb(10, 5))
+    assert mann_whitney(low[:3], high[:3], "greater") == pytest.approx(1 / math.comb(6, 3))
+    # 4 vs 4 fully separated is 1/70 = 0.014: no 4-sample run can pass alpha = 0.01.
+    assert mann_whitney(low[:4], high[:4], "greater") == pytest.approx(1 / 70)
+    assert mann_whitney(low, high, "less") == pytest.approx(1.0)
+
+
+def test_mann_whitney_direction_and_degenerate_cases():
+    a = [float(x) for x in range(10)]
+    b = [x + 100 for x in a]
+    assert mann_whitney(a, b, "greater") < 1e-3  # current (b) larger
+    assert mann_whitney(a, b, "less") > 0.99
+    assert mann_whitney([1.0] * 5, [1.0] * 5) == 1.0  # all tied
+    with pytest.raises(ValueError):
+        mann_whitney([], [1.0])
+    with pytest.raises(ValueError):
+        mann_whitney([1.0], [2.0], "bigger")
+
+
+def test_settled():
+    assert not settled([1.0, 1.0, 1.0], window=2, tolerance=0.05)  # too few samples
+    assert not settled([10.0, 9.0, 5.0, 5.1], window=2, tolerance=0.05)
+    assert settled([10.0, 9.0, 5.0, 5.1, 5.0, 5.05], window=2, tolerance=0.05)
+    assert settled([0.0, 0.0], window=1, tolerance=0.1)
+
+
+# ---------------------------------------------------------------- calibration
+
+
+def test_calibration_workload_is_quick_and_deterministic():
+    cpu = torch.device("cpu")
+    step = calibration_workload(cpu, torch.float32, seed=0)
+    out = step()
+    assert all(torch.isfinite(t).all() for t in out)
+    assert [tuple(t.shape) for t in out] == [(1, 2048, 8, 8), (1, 8, 256, 32)]
+    assert all(torch.equal(x, y) for x, y in zip(out, step(), strict=True))
+    again = calibration_workload(cpu, torch.float32, seed=0)()
+    assert all(torch.equal(x, y) for x, y in zip(out, again, strict=True))
+    assert CALIBRATION_NAME == "calib-v2"
+
+
+# What a CPU core can do at most in fp32: two AVX-512 FMA units (2 x 16 lanes x 2 FLOPs) a cycle,
+# at 5 GHz, past any server clock. A figure above it is a counting error (n^3 instead of 2 n^3
+# the other way round, seconds for ms), one far below 1 GFLOP/s a timing error.
+MAX_FP32_FLOPS_PER_CORE = 64 * 5e9
+
+
+def test_measure_peak_gflops_is_what_the_machine_can_do():
+    g = measure_peak_gflops(torch.device("cpu"), torch.float32, seconds=0.1)
+    assert math.isfinite(g)
+    assert 1.0 < g < (os.cpu_count() or 1) * MAX_FP32_FLOPS_PER_CORE / 1e9
