@@ -1,6 +1,8 @@
 """Shared test helpers: parameter counts restated from layer shapes (independent of rtbench's
 counting), norm randomization, and the variants."""
 
+import os
+
 import pytest
 import torch
 from torch import nn
@@ -9,6 +11,13 @@ from rtbench.models.blocks import FrozenBatchNorm2d
 from rtbench.spec import load_variants
 
 VARIANTS = load_variants()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _history_elsewhere(tmp_path_factory):
+    """Commands that record runs (baseline, check) write into a temporary history, never into
+    the repository's results/history.duckdb."""
+    os.environ["RTBENCH_HISTORY"] = str(tmp_path_factory.mktemp("history") / "history.duckdb")
 
 
 @pytest.fixture(autouse=True)
