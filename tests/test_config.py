@@ -102,11 +102,14 @@ try:
     app({args!r}, prog_name="rtbench")
 except SystemExit:
     pass
-print(sorted(m for m in ("torch", "matplotlib", "scipy", "pandas") if m in sys.modules))
+print(sorted(m for m in ("torch", "matplotlib", "scipy", "pandas", "duckdb", "plotly", "ruptures")
+             if m in sys.modules))
 """
 
 
-@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["sweep", "--help"], ["list"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["run", "--help"], ["sweep", "--help"], ["history", "--help"], ["list"]]
+)
 def test_the_command_line_answers_without_torch_or_matplotlib(args):
     probe = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True,
                            text=True, cwd=REPO, timeout=60, check=True)  # fmt: skip

@@ -1,5 +1,5 @@
 """rtbench command line: list, show, runtimes, run, compare, export, baseline, check, sweep,
-report.
+report, history.
 
 Commands are thin: they parse options, call plain functions and print. One module per group of
 commands; each imports what it uses when it runs, so that `rtbench --help` and `rtbench list`
@@ -11,7 +11,7 @@ documented exit code (rtbench.cli.errors); user text is printed as text, never r
 import sys
 
 # isort: off
-from rtbench.cli import info, measuring, gating, sweeping, reporting  # noqa: F401 - registers, in order
+from rtbench.cli import info, measuring, gating, sweeping, reporting, history  # noqa: F401 - registers, in order
 
 # isort: on
 from rtbench.cli.app import app

@@ -7,8 +7,15 @@ import typer
 
 from rtbench.cli.app import app, console, console_text, warning
 from rtbench.cli.errors import user_errors
+from rtbench.cli.history import Against, baseline_for_check, check_history, record_runs
 from rtbench.cli.measuring import CACHE, DEFAULT_BASELINE, measure
-from rtbench.cli.options import DEFAULT_RESULTS_DIR, ResultsDir, VariantsDir
+from rtbench.cli.options import (
+    DEFAULT_HISTORY,
+    DEFAULT_RESULTS_DIR,
+    HistoryPath,
+    ResultsDir,
+    VariantsDir,
+)
 from rtbench.gate import DEFAULT_ALPHA, DEFAULT_THRESHOLD, GateError, Settings
 from rtbench.spec import DEFAULT_VARIANTS_DIR
 
@@ -28,10 +35,17 @@ def check(
     allow_growth: Annotated[bool, typer.Option(help="Let params and GMACs grow.")] = False,
     variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR,
     results_dir: ResultsDir = DEFAULT_RESULTS_DIR,
-) -> None:
+    against: Annotated[
+        Against,
+        typer.Option(help="file: the --baseline file; history: the last stable segment of each "
+                     "series in --history (the file's rows where it has none)."),
+    ] = Against.file,
+    history: HistoryPath = DEFAULT_HISTORY,
+) -> None:  # fmt: skip
     """Exit 1 when a variant got slower or bigger than the baseline, 0 otherwise, 2 on unusable
     input. Latency is compared normalized by a calibration workload timed in the same run; when
-    measuring, a slower variant is measured again and fails only if the slowdown repeats."""
+    measuring, a slower variant is measured again and fails only if the slowdown repeats. A run
+    measured here is recorded in the history."""
     from rtbench.check import judge, run_check
     from rtbench.files import check_output_location, write_json
     from rtbench.report.gate import render, verdict_line, warnings
@@ -42,9 +56,13 @@ def check(
     if not 0 < threshold < 10 or not 0 < alpha < 1:
         raise GateError("--threshold must be in (0, 10) and --alpha in (0, 1)")
     settings = Settings(threshold, alpha, allow_growth)
-    base = load_results(baseline)
+    base, label = load_results(baseline), str(baseline)
+    given = load_results(current) if current is not None else None
+    if against is Against.history:
+        base, label = baseline_for_check(base, baseline, history, given)
     if current is None:
         check_output_location(results_dir, None)  # before minutes of measuring, not after
+        check_history(history)
         run_dir: Path | None = None
 
         def measure_and_keep(names: list[str], cfg) -> dict:
@@ -67,11 +85,18 @@ def check(
 
         checked = run_check(base, load_variants(variants_dir), measure_and_keep, settings)
     else:
-        checked = judge(base, load_results(current), None, settings)
+        checked = judge(base, given, None, settings)
     report = checked.report
     console.print(render(report))
     for message in warnings(report):
         warning(message)
-    console.print(console_text(verdict_line(report, str(baseline))))
+    console.print(console_text(verdict_line(report, label)))
+    recorded = [
+        record_runs(history, [d], source)
+        for d, source in ((checked.current, "check"), (checked.again, "confirmation"))
+        if d is not None
+    ]
     if report.failed:
         raise typer.Exit(1)
+    if not all(recorded):
+        raise typer.Exit(2)

@@ -11,9 +11,12 @@ import typer
 from rtbench.cli.app import app, console, console_text, err_console, error, warning
 from rtbench.cli.errors import user_errors
 from rtbench.cli.options import (
+    DEFAULT_HISTORY,
     DEFAULT_RESULTS_DIR,
     DEFAULTS,
+    HistoryPath,
     Plots,
+    Record,
     ResultsDir,
     RunId,
     RunOptions,
@@ -39,11 +42,14 @@ def run(
     results_dir: ResultsDir = DEFAULT_RESULTS_DIR,
     run_id: RunId = None,
     variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR,
+    record: Record = False,
+    history: HistoryPath = DEFAULT_HISTORY,
     *,
     options: RunOptions,
 ) -> None:
     """Measure one variant: params, GMACs/GFLOPs, latency."""
-    benchmark([variant], options.config(), variants_dir, results_dir, run_id, plots)
+    benchmark([variant], options.config(), variants_dir, results_dir, run_id, plots,
+              history if record else None, "run")  # fmt: skip
 
 
 @app.command()
@@ -55,11 +61,14 @@ def compare(
     results_dir: ResultsDir = DEFAULT_RESULTS_DIR,
     run_id: RunId = None,
     variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR,
+    record: Record = False,
+    history: HistoryPath = DEFAULT_HISTORY,
     *,
     options: RunOptions,
 ) -> None:
     """Measure several variants interleaved and write the Table 3 mirror under results/."""
-    benchmark(variants or ["all"], options.config(), variants_dir, results_dir, run_id, plots)
+    benchmark(variants or ["all"], options.config(), variants_dir, results_dir, run_id, plots,
+              history if record else None, "compare")  # fmt: skip
 
 
 @app.command()
@@ -69,20 +78,27 @@ def baseline(
     variants: Variants = None,
     out: Annotated[Path, typer.Option(help="Baseline file to write.")] = DEFAULT_BASELINE,
     variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR,
+    history: HistoryPath = DEFAULT_HISTORY,
     *,
     options: RunOptions,
 ) -> None:
-    """Measure the regression gate's workload (reduced size) and write a baseline file."""
+    """Measure the regression gate's workload (reduced size) and write a baseline file; the run
+    is recorded in the history too."""
+    from rtbench.cli.history import check_history, record_runs
     from rtbench.files import check_output_file, write_json
 
     cfg = options.config().with_(flops=True)  # the gate compares sizes too
     check_output_file(out, f"--out {out}")  # before minutes of measuring, not after
+    check_history(history)
     document = measure(variants or ["all"], cfg, variants_dir, cache_dir=None)
     document["run_id"] = out.stem
     write_json(out, document)
     print_report(document)
     console.print(console_text(f"baseline: {out}"))
+    recorded = record_runs(history, [document], "baseline")
     exit_if_failed(document)
+    if not recorded:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -116,20 +132,27 @@ def export(
 
 def benchmark(
     names: list[str], cfg: RunConfig, variants_dir: Path, results_dir: Path, run_id: str | None,
-    plots: bool,
+    plots: bool, history: Path | None = None, source: str = "run",
 ) -> None:  # fmt: skip
-    """`run` and `compare`: measure, write the run folder, print the reports."""
+    """`run` and `compare`: measure, write the run folder, print the reports; and record the run
+    in `history` as `source` when given."""
+    from rtbench.cli.history import check_history, record_runs
     from rtbench.files import check_output_location
     from rtbench.report.write import write_run
 
     check_output_location(results_dir, run_id)  # before minutes of measuring, not after
+    if history is not None:
+        check_history(history)
     document = measure(names, cfg, variants_dir, results_dir / CACHE)
     run_dir, warnings = write_run(document, results_dir, run_id, plots=plots)
     print_report(document)
     for message in warnings:
         warning(message)
     console.print(console_text(f"results: {run_dir}"))
+    recorded = history is None or record_runs(history, [document], source)
     exit_if_failed(document)
+    if not recorded:
+        raise typer.Exit(1)
 
 
 def measure(names: list[str], cfg: RunConfig, variants_dir: Path, cache_dir: Path | None) -> dict:

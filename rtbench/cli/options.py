@@ -16,6 +16,7 @@ import typer
 
 from rtbench import config
 from rtbench.config import RunConfig, TimingPlan, tag
+from rtbench.history.store import DEFAULT_PATH as DEFAULT_HISTORY  # noqa: F401 - for commands
 
 MEASURING, GRID = "Measuring", "Grid"  # help panels
 
@@ -27,6 +28,13 @@ ResultsDir = Annotated[Path, typer.Option("--results-dir", help="Where run folde
 RunId = Annotated[str | None, typer.Option(help="Run folder name (default: time, scope, device).")]
 Plots = Annotated[bool, typer.Option(help="Write PNG plots into the run folder.")]
 Variants = Annotated[list[str] | None, typer.Argument(help="Variant names, or all (default).")]
+HistoryPath = Annotated[
+    Path,
+    typer.Option(
+        "--history", envvar="RTBENCH_HISTORY", help="History database (DuckDB) runs are kept in."
+    ),
+]
+Record = Annotated[bool, typer.Option(help="Also append the run to the history (--history).")]
 
 
 @dataclass(frozen=True)

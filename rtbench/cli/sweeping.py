@@ -10,9 +10,12 @@ import typer
 from rtbench.cli.app import app, console, console_text, err_console, error
 from rtbench.cli.errors import user_errors
 from rtbench.cli.options import (
+    DEFAULT_HISTORY,
     DEFAULT_RESULTS_DIR,
     GRID,
+    HistoryPath,
     Plots,
+    Record,
     ResultsDir,
     RunOptions,
     VariantsDir,
@@ -77,14 +80,20 @@ def sweep(
     sweep_id: Annotated[
         str | None, typer.Option(help="Sweep folder name (default: time, scope, device).")
     ] = None,
+    record: Record = False,
+    history: HistoryPath = DEFAULT_HISTORY,
     *,
     options: RunOptions,
 ) -> None:
     """Measure a grid of configurations, one point (size, batch, dtype, ...) at a time, each
     point a run of all its variants interleaved; results under results/sweeps/<id>/."""
+    from rtbench.cli.history import check_history
     from rtbench.files import check_output_location
     from rtbench.sweep import SweepError
     from rtbench.sweep.store import SweepStore
+
+    if record:
+        check_history(history)  # before minutes of measuring, not after
 
     values = {**options.values, "variants": variants, "variants_dir": str(variants_dir)}
     grid_flags = {key: value for key, value in values.items() if key in options.given}
@@ -109,7 +118,7 @@ def sweep(
         name = sweep_id or f"{dt.datetime.now():%Y%m%d-%H%M%S}-{grid.base.scope}-{grid.base.device}"
         store = SweepStore.create(results_dir / "sweeps", name.replace(":", ""), grid,
                                   settings.record())  # fmt: skip
-    _drive(store, settings, plots)
+    _drive(store, settings, plots, history if record else None)
 
 
 def _executor_settings(values: dict, given: set[str]):
@@ -170,9 +179,10 @@ def _parses(item: str, kind: type) -> bool:
     return True
 
 
-def _drive(store, settings, plots: bool) -> None:
-    """Run the sweep's incomplete points, one line per finished point, then the merged report.
-    Exit 1 when a point or a row failed, 130 on Ctrl-C (finished points are kept)."""
+def _drive(store, settings, plots: bool, history: Path | None = None) -> None:
+    """Run the sweep's incomplete points, one line per finished point, then the merged report
+    (and record the complete points in `history`, when given). Exit 1 when a point or a row
+    failed or the history could not be written, 130 on Ctrl-C (finished points are kept)."""
     from rtbench.sweep.executors import run_sweep
 
     total = len(store.grid.points)
@@ -204,9 +214,19 @@ def _drive(store, settings, plots: bool) -> None:
     incomplete = store.incomplete()
     if len(incomplete) < total:
         merged_report([store.folder], store.folder / "report", plots, allow_unlike=False)
+    recorded = history is None or _record(store, history)
     rows_failed = any(store.status(p.id).get("rows_failed") for p in store.grid.points)
-    if incomplete or rows_failed:
+    if incomplete or rows_failed or not recorded:
         if incomplete:
             error(f"{len(incomplete)} of {total} points did not complete ({incomplete[0]}, ...); "
                   f"rtbench sweep --resume {store.folder} measures them again")  # fmt: skip
         raise typer.Exit(1)
+
+
+def _record(store, history: Path) -> bool:
+    """The complete points' results in the history (a point recorded before is not again)."""
+    from rtbench.cli.history import record_runs
+    from rtbench.results import load_results
+
+    done = [p.id for p in store.grid.points if store.complete(p.id)]
+    return record_runs(history, [load_results(store.results_path(p)) for p in done], "sweep")

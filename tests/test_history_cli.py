@@ -1,0 +1,176 @@
+"""`rtbench history`, `history add`, the commands that record runs, and `check --against history`,
+through the CLI. Nothing is measured: where a command measures, `measure` is replaced by one that
+returns synthetic documents (tests/history_data.py), so that verdicts hold on a busy machine."""
+
+import csv
+import io
+import json
+from statistics import median
+
+import pytest
+import torch
+from history_data import BASE_MS, normalized, run_document, stepped
+from typer.testing import CliRunner
+
+from rtbench.cli import app
+from rtbench.history.store import read_points
+from rtbench.measure.env import capture_environment
+from rtbench.sweep.executors import ExecutorSettings
+from rtbench.sweep.grid import make_grid
+from rtbench.sweep.store import SweepStore
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def write(path, document):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document))
+    return path
+
+
+@pytest.fixture
+def stepped_files(tmp_path):
+    """12 runs, E 1.5x slower from the 7th (c06) on: six as run folders, six as files."""
+    docs = stepped(n=12, at=6, factor=1.5)
+    return [write(tmp_path / "runs" / f"run{i:02d}" / "results.json", d).parent if i % 2
+            else write(tmp_path / f"run{i:02d}.json", d) for i, d in enumerate(docs)]  # fmt: skip
+
+
+def test_history_add_then_list_in_three_formats(tmp_path, stepped_files):
+    db = tmp_path / "h.duckdb"
+    added = invoke("history", "add", *stepped_files, "--history", db)
+    assert added.exit_code == 0, added.output
+    assert "12 added, 0 already there" in added.output
+    assert "0 added, 12 already there" in invoke("history", "add", *stepped_files,
+                                                 "--history", db).output  # fmt: skip
+    step = (median(normalized("E", i, 1.5) for i in range(6, 12))
+            / median(normalized("E", i) for i in range(6)) - 1)  # fmt: skip
+
+    listed = invoke("history", "--history", db, "--format", "json")
+    assert listed.exit_code == 0, listed.output
+    series = {s["variant"]: s for s in json.loads(listed.stdout)}
+    assert set(series) == set(BASE_MS) and series["A"]["change_points"] == []
+    assert series["A"]["latest"] == pytest.approx(normalized("A", 11))
+    assert series["A"]["points"] == 12 and series["A"]["latest_commit"] == "c11"
+    (change,) = series["E"]["change_points"]
+    assert change["commit"] == "c06" and change["step"] == pytest.approx(step)
+
+    rows = list(csv.DictReader(io.StringIO(invoke("history", "--history", db, "--format",
+                                                  "csv").stdout)))  # fmt: skip
+    assert [(r["variant"], r["change_commit"]) for r in rows] == [("A", ""), ("Ds5", ""),
+                                                                  ("E", "c06")]  # fmt: skip
+    markdown = invoke("history", "--history", db).stdout
+    e_row = next(line for line in markdown.splitlines() if line.startswith("| E |"))
+    assert "| c06 |" in e_row and f"| {step:+.1%} |" in e_row
+
+
+def test_a_missing_or_foreign_history_is_one_line_and_exit_1(tmp_path):
+    result = invoke("history", "--history", tmp_path / "none.duckdb")
+    assert result.exit_code == 1 and "no history database" in result.stderr
+    text = tmp_path / "text.duckdb"
+    text.write_text("hello " * 50)
+    result = invoke("history", "add", write(tmp_path / "r.json", stepped(n=1)[0]),
+                    "--history", text)  # fmt: skip
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert "cannot open the history database" in result.stderr
+    result = invoke("history", "add", tmp_path / "missing.json", "--history", tmp_path / "h.db")
+    assert result.exit_code == 1 and "no such results file" in result.stderr
+
+
+def test_check_of_a_file_against_history_gates_against_the_last_stable_segment(
+    tmp_path, stepped_files
+):  # fmt: skip
+    db = tmp_path / "h.duckdb"
+    invoke("history", "add", *stepped_files, "--history", db)
+    baseline = stepped_files[0]  # c00, before the step
+    slow_e = {v: normalized(v, 12, 1.5 if v == "E" else 1.0) for v in BASE_MS}
+    current = write(tmp_path / "current.json", run_document(12, slow_e))
+
+    against_file = invoke("check", current, "--baseline", baseline, "--history", db)
+    assert against_file.exit_code == 1, against_file.output
+    against_history = invoke("check", current, "--baseline", baseline, "--against", "history",
+                             "--history", db)  # fmt: skip
+    assert against_history.exit_code == 0, against_history.output
+    assert "baseline E (eager): 6 run(s) of the history since c06" in against_history.output
+    assert "baseline A (eager): 12 run(s)" in against_history.output
+    assert read_points(db)["id"].nunique() == 12  # a results file checked is not recorded
+
+    nothing = invoke("check", current, "--baseline", baseline, "--against", "history",
+                     "--history", tmp_path / "none.duckdb")  # fmt: skip
+    assert nothing.exit_code == 1 and "no history at" in nothing.output  # the file decides
+
+
+def this_machine(document: dict) -> dict:
+    """The document as measured here: the environment facts the fingerprint is made of."""
+    env = capture_environment(torch.device("cpu"))
+    document["environment"].update({k: env[k] for k in ("cpu_model", "cpu_count",
+                                                         "device_name", "torch")})  # fmt: skip
+    return document
+
+
+def test_check_measuring_against_history_confirms_and_records(tmp_path, monkeypatch):
+    db = tmp_path / "h.duckdb"
+    history = [this_machine(d) for d in stepped(n=8, at=4, factor=1.5)]
+    result = invoke(
+        "history",
+        "add",
+        *(write(tmp_path / f"h{i}.json", d) for i, d in enumerate(history)),
+        "--history",
+        db,
+    )
+    assert result.exit_code == 0, result.output
+    baseline = write(tmp_path / "baseline.json", history[0])
+    measured = []
+
+    def fake_measure(names, cfg, variants_dir, cache_dir):  # E stays 1.5x slower
+        i = 8 + len(measured)
+        doc = this_machine(run_document(i, {v: normalized(v, i, 1.5 if v == "E" else 1.0)
+                                            for v in names}))  # fmt: skip
+        measured.append(names)
+        return doc
+
+    monkeypatch.setattr("rtbench.cli.gating.measure", fake_measure)
+    common = ["--baseline", baseline, "--history", db, "--results-dir", tmp_path / "results"]
+    assert invoke("check", *common).exit_code == 1  # against the file: E slower, confirmed
+    assert measured == [["A", "Ds5", "E"], ["E"]]  # the suspect again (too few others to stand out)
+    sources = read_points(db).drop_duplicates("id")["source"].tolist()
+    assert sources == ["import"] * 8 + ["check", "confirmation"]
+    passed = invoke("check", *common, "--against", "history")
+    assert passed.exit_code == 0, passed.output
+    assert "gate: pass" in passed.output and "history" in passed.output
+    assert read_points(db)["id"].nunique() == 11
+
+
+def test_run_and_compare_record_only_when_asked(tmp_path, monkeypatch):
+    db = tmp_path / "h.duckdb"
+    count = iter(range(100))
+    monkeypatch.setattr("rtbench.cli.measuring.measure", lambda names, *a: run_document(
+        next(count), {n: 0.2 for n in names}))  # fmt: skip
+    common = ["--history", db, "--results-dir", tmp_path / "results", "--no-plots"]
+    assert invoke("compare", "A", "E", *common).exit_code == 0
+    assert not db.exists()
+    assert invoke("compare", "A", "E", *common, "--record").exit_code == 0
+    assert invoke("run", "--variant", "A", *common[:-1], "--record").exit_code == 0
+    points = read_points(db)
+    assert points.drop_duplicates("id")["source"].tolist() == ["compare", "run"]
+    assert sorted(points["variant"]) == ["A", "A", "E"]
+
+
+def test_a_sweep_records_its_complete_points(tmp_path):
+    grid = make_grid({"scope": "encoder", "device": "cpu", "variants": ("A",),
+                      "sizes": (64, 96, 128)}, {}, "test")  # fmt: skip
+    store = SweepStore.create(tmp_path / "sweeps", "s", grid, ExecutorSettings().record())
+    for i, point in enumerate(grid.points):  # every point done: nothing is measured again
+        write(store.results_path(point.id), run_document(i, {"A": 0.2}, size=point.size))
+        store.set_status(point.id, "done")
+    db = tmp_path / "h.duckdb"
+    result = invoke("sweep", "--resume", store.folder, "--record", "--history", db, "--no-plots")
+    assert result.exit_code == 0, result.output
+    assert "nothing measured" in result.output and "(3 run(s) recorded)" in result.output
+    points = read_points(db)
+    assert sorted(points["git_commit"]) == ["c00", "c01", "c02"]
+    assert set(points["source"]) == {"sweep"}
