@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: setup bench test acceptance lint schema gpu-wheels gpu-check
+.PHONY: setup chromium bench test acceptance lint schema gpu-wheels gpu-check
 
 # torch first, pinned to the CPU build that installs from local disk; a machine that already
 # has torch (a CUDA build, say) keeps it, since the project only asks for torch>=2.3. The CPU
@@ -14,7 +14,14 @@ setup:
 bench: setup
 	$(PYTHON) -m rtbench compare all
 
-test: setup
+# The HTML test drives Debian's chromium through playwright (no browser download): installed here
+# when missing and we are root with apt-get (CI is); elsewhere that test skips and says why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	  >/dev/null) || echo "chromium not installed (needs root and apt-get): the browser test skips"; }
+
+test: setup chromium
 	$(PYTHON) -m pytest -q
 
 # Verdicts on real timings (the gate catching injected slowdowns), kept out of `make test`; CI runs

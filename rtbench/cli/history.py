@@ -40,6 +40,11 @@ def history(
     context: typer.Context,
     history: HistoryPath = DEFAULT_HISTORY,
     format: Annotated[Format, typer.Option("--format", help="md, csv or json.")] = Format.md,
+    html: Annotated[
+        Path | None,
+        typer.Option(help="Also write the series as one self-contained HTML page (plots).",
+                     show_default=False),
+    ] = None,
 ) -> None:  # fmt: skip
     """Each series (variant x runtime x machine x configuration) with its latest value and its
     change points: the first commit after each step, the step's size and its score."""
@@ -49,10 +54,17 @@ def history(
     from rtbench.history.store import read_points
 
     found = find_series(read_points(history))
+    if html is not None:
+        from rtbench.files import write_atomic
+        from rtbench.report.html import history_page
+
+        write_atomic(html, history_page(found, str(history)))
     if not found:
         console.print(console_text(f"{history}: no series recorded yet"))
     else:
         typer.echo(render(found, format), nl=False)
+    if html is not None:
+        console.print(console_text(f"html: {html}"))
 
 
 @history_app.command("add")

@@ -30,6 +30,10 @@ def report(
     ] = False,
     plots: Plots = True,
     results_dir: ResultsDir = DEFAULT_RESULTS_DIR,
+    html: Annotated[
+        bool,
+        typer.Option(help="Also write report.html: one self-contained page, interactive plots."),
+    ] = False,
 ) -> None:
     """Merge sweeps and runs into one report (tables, CSV, Parquet, plots), measuring nothing.
     Exit 2 on unusable input, or on runs not measured alike (unless --allow-unlike)."""
@@ -37,10 +41,12 @@ def report(
         one_sweep = len(inputs) == 1 and (inputs[0] / "sweep.json").is_file()
         out = (inputs[0] / "report" if one_sweep
                else results_dir / "reports" / f"{dt.datetime.now():%Y%m%d-%H%M%S}")  # fmt: skip
-    merged_report(inputs, out, plots, allow_unlike)
+    merged_report(inputs, out, plots, allow_unlike, html)
 
 
-def merged_report(inputs: list[Path], out: Path, plots: bool, allow_unlike: bool) -> None:
+def merged_report(
+    inputs: list[Path], out: Path, plots: bool, allow_unlike: bool, html: bool = False
+) -> None:
     from rtbench.report.merge import check_alike, collect, write_report
 
     merged = collect(inputs)
@@ -50,4 +56,9 @@ def merged_report(inputs: list[Path], out: Path, plots: bool, allow_unlike: bool
         console.print(item)
     for message in warnings:
         warning(message)
+    if html:
+        from rtbench.files import write_atomic
+        from rtbench.report.html import report_page
+
+        write_atomic(out / "report.html", report_page(merged))
     console.print(console_text(f"report: {out}"))

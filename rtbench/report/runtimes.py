@@ -70,14 +70,14 @@ def agreement_with_paper(document: dict) -> dict[str, dict]:
     return out
 
 
-def _headers(document: dict) -> list[str]:
+def comparison_headers(document: dict) -> list[str]:
     headers = ["Variant"]
     for rt in results.runtimes_of(document):
         headers += [f"{rt} ms", f"{rt} speed-up", f"{rt} / A"]
     return [*headers, "paper / A"]
 
 
-def _rows(document: dict) -> list[list[str]]:
+def comparison_rows(document: dict) -> list[list[str]]:
     frame = comparison_frame(document)
     rows = []
     for rec in frame.to_dict("records"):
@@ -113,9 +113,9 @@ def terminal(document: dict) -> list:
     if not _several(document):
         return []
     table = Table(title=f"Runtimes side by side: {describe_run(document)}", title_justify="left")
-    for header in _headers(document):
+    for header in comparison_headers(document):
         table.add_column(header, justify="left" if header == "Variant" else "right")
-    for cells in _rows(document):
+    for cells in comparison_rows(document):
         table.add_row(*map(Text, cells))
     return [table, *(Text(line, style="dim") for line in _summary(document))]
 
@@ -123,11 +123,11 @@ def terminal(document: dict) -> list:
 def markdown(document: dict) -> str:
     if not _several(document):
         return ""
-    rows = [[markdown_text(c) for c in row] for row in _rows(document)]
+    rows = [[markdown_text(c) for c in row] for row in comparison_rows(document)]
     lines = [
         "## Runtimes side by side",
         "",
-        *markdown_table(_headers(document), rows, ("Variant",)),
+        *markdown_table(comparison_headers(document), rows, ("Variant",)),
     ]
     return "\n".join([*lines, "", *_summary(document), ""])
 
@@ -142,9 +142,9 @@ def files(document: dict) -> dict[str, str | bytes]:
 
 
 def _latex(document: dict) -> str:
-    headers = [escape(h) for h in _headers(document)]
+    headers = [escape(h) for h in comparison_headers(document)]
     body = [" & ".join(escape(c).replace("-", "--") if c == "-" else escape(c) for c in row)
-            + " \\\\" for row in _rows(document)]  # fmt: skip
+            + " \\\\" for row in comparison_rows(document)]  # fmt: skip
     return "\n".join([
         "% rtbench: runtimes side by side; needs \\usepackage{booktabs}",
         "\\begin{table}[t]",

@@ -74,7 +74,7 @@ def _params_match(row: dict) -> str:
     return "yes" if math.floor(row["params"] / 1e6) == row["paper_params_m"] else "NO"
 
 
-def _headers(frame: pd.DataFrame) -> list[str]:
+def column_headers(frame: pd.DataFrame) -> list[str]:
     ref = frame.attrs.get("reference") or "A"
     return [COLUMNS[c][0].replace("rel. latency", f"latency / {ref}") for c in frame.columns]
 
@@ -171,7 +171,7 @@ def terminal(document: dict) -> list:
     for runtime in results.runtimes_of(document):
         frame = table3_frame(document, runtime)
         table = Table(title=title(document, runtime), title_justify="left")
-        for header in _headers(frame):
+        for header in column_headers(frame):
             table.add_column(header, justify="left" if header in TEXT_COLUMNS else "right")
         for cells in formatted(frame):
             table.add_row(*map(Text, cells), style=None if cells[-1] == "ok" else "red")
@@ -193,7 +193,7 @@ def markdown(document: dict) -> str:
         frame = table3_frame(document, runtime)
         cells = [[markdown_text(c) for c in row] for row in formatted(frame)]
         lines += [f"# {title(document, runtime)}", ""]
-        lines += markdown_table(_headers(frame), cells, TEXT_COLUMNS)
+        lines += markdown_table(column_headers(frame), cells, TEXT_COLUMNS)
         lines += ["", "Notes:", *notes(document, runtime), ""]
         lines += [f"## Latency detail and efficiency ({runtime})", ""]
         detail = [[markdown_text(c) for c in row] for row in detail_rows(document, runtime)]
