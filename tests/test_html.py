@@ -48,8 +48,11 @@ def pages(tmp_path_factory) -> dict[str, Path]:
         file.write_text(json.dumps(doc))
     db = folder / "h.duckdb"
     assert invoke("history", "add", *files, "--history", db).exit_code == 0
-    listed = invoke("history", "--history", db, "--html", folder / "history.html")
+    listed = invoke(
+        "history", "--history", db, "--format", "csv", "--html", folder / "history.html"
+    )
     assert listed.exit_code == 0, listed.output
+    assert listed.stdout.startswith("variant,") and "html:" in listed.stderr  # stdout: the listing
 
     grid = make_grid({"scope": "encoder", "device": "cpu", "variants": ("A",), "sizes": SIZES,
                       "batches": BATCHES, "runtimes": RUNTIMES}, {}, "test")  # fmt: skip

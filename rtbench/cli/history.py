@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from rtbench.cli.app import app, console, console_text, error
+from rtbench.cli.app import app, console, console_text, err_console, error
 from rtbench.cli.errors import user_errors
 from rtbench.cli.options import DEFAULT_HISTORY, HistoryPath
 from rtbench.config import BenchError
@@ -59,12 +59,12 @@ def history(
         from rtbench.report.html import history_page
 
         write_atomic(html, history_page(found, str(history)))
-    if not found:
-        console.print(console_text(f"{history}: no series recorded yet"))
-    else:
+    if found:
         typer.echo(render(found, format), nl=False)
+    else:  # notes on stderr: stdout is the listing, for a file or a pipe
+        err_console.print(console_text(f"{history}: no series recorded yet"))
     if html is not None:
-        console.print(console_text(f"html: {html}"))
+        err_console.print(console_text(f"html: {html}"))
 
 
 @history_app.command("add")
@@ -116,7 +116,7 @@ def render(found: list, format: Format) -> str:
 
 
 def _commit(commit: str | None) -> str:
-    return commit[:10] if isinstance(commit, str) and commit else "unknown"
+    return commit[:16] if isinstance(commit, str) and commit else "unknown"
 
 
 # ---------------------------------------------------------------------------- recording

@@ -282,7 +282,8 @@ def history_page(found: list, database: str) -> str:
         fig.update_layout(
             title=esc(f"{runtime} on {device}: {describe_alike(alike)}, {calibration}"),
             hovermode="closest",
-            yaxis_title="latency / calibration (median)",
+            yaxis_title="latency / calibration (median, log scale)",
+            yaxis_type="log",
             xaxis_title="run time",
         )
         body.append(figure(fig))
@@ -333,4 +334,4 @@ def _segments(go, s, color: str) -> list:
 
 
 def _short(commit: object) -> str:
-    return str(commit)[:10] if isinstance(commit, str) and commit else "unknown"
+    return str(commit)[:16] if isinstance(commit, str) and commit else "unknown"
