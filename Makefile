@@ -42,9 +42,15 @@ schema: setup
 
 # The packages a GPU machine without a package registry lacks (pure Python, a few hundred KB),
 # as wheels in .whl/ (ignored by git) for benchmarks/gpu_check.sh to install privately.
+# duckdb (the history that baseline and check record into) is a binary wheel (25 MB): the one of
+# the GPU machine's Python, 3.12 on x86_64.
 GPU_WHEELS = fvcore==0.1.5.post20221221 iopath==0.1.10 yacs==0.1.8 termcolor==3.3.0 submitit==1.5.4
+GPU_BINARY_WHEELS = duckdb==2.0.1
 gpu-wheels:
 	$(PYTHON) -m pip wheel --quiet --no-deps -w .whl $(GPU_WHEELS)
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+	  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+	  -d .whl $(GPU_BINARY_WHEELS)
 
 # Every CUDA path in one go (tests marked cuda, each dtype and runtime, the gate on CUDA); results
 # in $$OUT (a temporary folder when unset). On a CPU: bash benchmarks/gpu_check.sh --device cpu.

@@ -5,9 +5,9 @@
 #   bash benchmarks/gpu_check.sh                          # CUDA, 640x640, the full check
 #   bash benchmarks/gpu_check.sh --device cpu --size 128  # the same steps on a CPU: CI runs this
 #
-# Packages the GPU machine lacks travel as wheels in .whl/ (`make gpu-wheels`); they are installed
-# into a private folder, nothing system-wide. A step that fails is recorded and the next one runs;
-# the exit code is the number of failed steps (0: all passed).
+# Packages the GPU machine lacks travel as wheels in .whl/ (`make gpu-wheels`); those this Python
+# lacks are installed into a private folder, nothing system-wide. A step that fails is recorded
+# and the next one runs; the exit code is the number of failed steps (0: all passed).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,10 +26,17 @@ RUNS=$WORK/runs
 SUMMARY=$OUT/summary.txt
 mkdir -p "$OUT" "$RUNS"
 export PYTHONUNBUFFERED=1
+export RTBENCH_HISTORY="$RUNS/history.duckdb"  # what baseline and check record travels with the runs
 
-if compgen -G ".whl/*.whl" >/dev/null; then
+lacking=()  # the wheels of packages this Python lacks (a binary wheel is for one Python only)
+for wheel in .whl/*.whl; do
+  [ -e "$wheel" ] || continue
+  name=$(basename "$wheel"); name=${name%%-*}
+  python3 -c "import importlib.metadata as m; m.version('$name')" 2>/dev/null || lacking+=("$wheel")
+done
+if ((${#lacking[@]})); then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target "$WORK/site" .whl/*.whl || exit 99
+    --target "$WORK/site" "${lacking[@]}" || exit 99
   export PYTHONPATH="$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
 fi
 rt() { python3 -m rtbench "$@"; }

@@ -5,6 +5,7 @@ returns synthetic documents (tests/history_data.py), so that verdicts hold on a 
 import csv
 import io
 import json
+import sys
 from statistics import median
 
 import pytest
@@ -174,3 +175,22 @@ def test_a_sweep_records_its_complete_points(tmp_path):
     points = read_points(db)
     assert sorted(points["git_commit"]) == ["c00", "c01", "c02"]
     assert set(points["source"]) == {"sweep"}
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "message"),
+    [
+        ("duckdb", ["history", "add", "FILE"], "needs duckdb"),
+        ("ruptures", ["history"], "need ruptures"),
+        ("plotly.graph_objects", ["history", "--html", "OUT"], "needs plotly"),
+    ],
+)
+def test_a_missing_library_is_one_line(tmp_path, monkeypatch, module, args, message):
+    db = tmp_path / "h.duckdb"
+    file = write(tmp_path / "r.json", stepped(n=1)[0])
+    assert invoke("history", "add", file, "--history", db).exit_code == 0
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as where it is not installed
+    args = [{"FILE": file, "OUT": tmp_path / "h.html"}.get(a, a) for a in args]
+    result = invoke(*args, "--history", db)
+    assert result.exit_code == 1 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -27,6 +27,7 @@ from statistics import median
 import pandas as pd
 
 from rtbench.config import Compare, RunConfig, fields, value_of
+from rtbench.history import HistoryError
 
 KEY = ["variant", "runtime", "fingerprint", "calibration", "alike"]
 # Chosen on simulated series of 12 and 20 points with 3% noise (the run-to-run spread measured
@@ -121,8 +122,13 @@ def detect(values: list[float]) -> list[tuple[int, float]]:
     """Change points of a series of positive values: (index of the first point after each step,
     its score), oldest first; see the module's docstring."""
     import numpy as np
-    import ruptures
     from scipy.stats import median_abs_deviation
+
+    try:
+        import ruptures
+    except ImportError:
+        raise HistoryError("change points need ruptures, which is not installed (pip install "
+                           "ruptures)") from None  # fmt: skip
 
     if len(values) < 2 * MIN_SIZE:
         return []

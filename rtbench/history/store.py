@@ -121,7 +121,11 @@ def connect(path: Path, *, write: bool, wait_s: float = WAIT_S) -> Iterator:
     """An open DuckDB connection to the history at `path` with its schema checked (made, for a
     new database opened to write); closed when the block ends. HistoryError in one line when the
     file is not a history database, is missing (reading) or stayed locked for `wait_s` s."""
-    import duckdb
+    try:
+        import duckdb
+    except ImportError:
+        raise HistoryError("the history needs duckdb, which is not installed (pip install "
+                           "duckdb)") from None  # fmt: skip
 
     if write:
         prepare_folder(path.parent, f"--history {path}")

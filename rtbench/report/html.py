@@ -14,6 +14,7 @@ import html
 import pandas as pd
 
 from rtbench import results
+from rtbench.config import BenchError
 from rtbench.report import merge, runtimes, scaling, table3
 from rtbench.report.vocabulary import PAPER_SHORT, runtime_label
 from rtbench.text import first_line
@@ -35,8 +36,20 @@ def esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def graph_objects():
+    """plotly.graph_objects; BenchError in one line where plotly is not installed."""
+    try:
+        import plotly.graph_objects
+    except ImportError:
+        raise BenchError(
+            "--html needs plotly, which is not installed (pip install plotly)"
+        ) from None
+    return plotly.graph_objects
+
+
 def page(title: str, body: list[str]) -> str:
     """The whole page: the styles and plotly.js inline, then `body` (HTML fragments)."""
+    graph_objects()  # one line, not a traceback, where plotly is missing
     from plotly.offline import get_plotlyjs
 
     return "\n".join(["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
@@ -108,7 +121,7 @@ def _mirror(document: dict) -> str:
 
 def _runtimes(document: dict) -> str:
     """Each runtime's latency ratios to A beside the paper's: a table and grouped bars."""
-    import plotly.graph_objects as go
+    go = graph_objects()
 
     frame = runtimes.comparison_frame(document)
     names = [esc(v) for v in frame["variant"]]
@@ -155,7 +168,7 @@ def _panels(frame: pd.DataFrame, keys: list[str], swept: str) -> list:
 
 
 def _tokens_figures(timed: pd.DataFrame, fits: pd.DataFrame) -> list:
-    import plotly.graph_objects as go
+    go = graph_objects()
 
     exponent = {(f.series, f.variant, f.runtime, f.batch, f.dtype): f.k for f in fits.itertuples()}
     out = []
@@ -193,7 +206,7 @@ def _tokens_figures(timed: pd.DataFrame, fits: pd.DataFrame) -> list:
 
 
 def _batch_figures(timed: pd.DataFrame) -> list:
-    import plotly.graph_objects as go
+    go = graph_objects()
 
     out = []
     for (series, runtime, size, dtype), group in _panels(
@@ -215,7 +228,7 @@ def _batch_figures(timed: pd.DataFrame) -> list:
 
 
 def _speedup_figures(speed: pd.DataFrame) -> list:
-    import plotly.graph_objects as go
+    go = graph_objects()
 
     out = []
     for (reference, runtime), group in list(speed.groupby(["reference", "runtime"], sort=False))[
@@ -249,7 +262,7 @@ def _fit_rows(fits: pd.DataFrame) -> list[list[str]]:
 def history_page(found: list, database: str) -> str:
     """Every series of the history over time (one figure per machine, configuration and runtime,
     a line per variant), segment medians dashed, change points marked; and the listing."""
-    import plotly.graph_objects as go
+    go = graph_objects()
     from plotly.colors import qualitative
 
     from rtbench.history.series import describe_alike, summary
