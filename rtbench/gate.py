@@ -24,7 +24,11 @@ against the calibration, so one check in three failed unchanged code (issue 11).
   slowdown repeats: one that stood out against a reference variant (the unchanged one most typical
   of the run, timed in the same rounds, so contention hits both alike), one that moved with the
   others against the calibration; on a busy machine, by twice the threshold. Noise rarely
-  repeats; a real slowdown always does.
+  repeats; a real slowdown always does. Where the evidence is split (slower than the threshold,
+  short of the bar) the row is measured once more, and a second confirmation past the threshold
+  fails it; still split when the check stops measuring, it is inconclusive.
+- "Cannot tell" is not a pass: any inconclusive row makes the outcome inconclusive (exit 3, "check
+  again on an idle machine"), which CI can retry; a regression anywhere still wins (exit 1).
 """
 
 import enum
@@ -79,6 +83,18 @@ class Verdict(str, enum.Enum):
     NEW = "new"  # in the current run only (or failed in the baseline)
 
 
+class Outcome(str, enum.Enum):
+    """The gate's answer, and the exit code `rtbench check` gives it."""
+
+    PASS = "pass"  # exit 0
+    REGRESSION = "regression"  # exit 1: slower, grown, failed or missing
+    INCONCLUSIVE = "inconclusive"  # exit 3: cannot tell here; check again on an idle machine
+
+    @property
+    def exit_code(self) -> int:
+        return {"pass": 0, "regression": 1, "inconclusive": 3}[self.value]
+
+
 @dataclass(frozen=True)
 class Settings:
     threshold: float = DEFAULT_THRESHOLD  # smallest slowdown (fraction) that fails
@@ -125,8 +141,8 @@ class GateRow:
     gmacs_change: float | None = None  # current - baseline, 0.0 within rel. 1e-9
     grew: bool = False  # params or GMACs grew
     doubted: bool = False  # inconclusive because the calibration was in doubt
-    second: Shift | None = None  # the second measurement, when one was made
-    second_error: str | None = None  # why the second measurement has no figure
+    looks: tuple[Shift, ...] = ()  # the measurements made again, in order
+    second_error: str | None = None  # why a measurement made again has no figure
     error: str | None = None  # the run's error (verdict error or new)
     error_in_baseline: bool = False
 
@@ -142,6 +158,16 @@ class GateRow:
     def stands_out(self) -> bool:
         """Slower against the other variants of its run (significant, past the threshold)."""
         return self.vs_others is not None and self.vs_others.slower
+
+    @property
+    def second(self) -> Shift | None:
+        """The latest measurement made again."""
+        return self.looks[-1] if self.looks else None
+
+    @property
+    def split(self) -> bool:
+        """Measured again, slower than the threshold, but not clearly enough to confirm."""
+        return self.verdict == Verdict.INCONCLUSIVE and bool(self.looks)
 
     @property
     def low_power(self) -> bool:
@@ -162,8 +188,13 @@ class GateReport:
     def failed(self) -> bool:
         return any(r.failed for r in self.rows)
 
-    def suspects(self) -> list[GateRow]:
-        return [r for r in self.rows if r.verdict == Verdict.SLOWER]
+    @property
+    def outcome(self) -> Outcome:
+        if self.failed:
+            return Outcome.REGRESSION
+        if any(r.verdict == Verdict.INCONCLUSIVE for r in self.rows):
+            return Outcome.INCONCLUSIVE
+        return Outcome.PASS
 
 
 # ---------------------------------------------------------------------------- first look
@@ -295,15 +326,22 @@ def _doubted(row: GateRow, settings: Settings) -> GateRow:
 # ---------------------------------------------------------------------------- second look
 
 
+def pending(report: GateReport) -> list[GateRow]:
+    """The rows to measure (again): suspects of the first look, and rows whose evidence is
+    split (slower than the threshold, not clearly enough to confirm)."""
+    return [r for r in report.rows if r.second_error is None
+            and ((r.verdict == Verdict.SLOWER and not r.looks) or r.split)]  # fmt: skip
+
+
 def second_look(report: GateReport) -> tuple[list[str], dict[str, str]]:
-    """What to measure again: the suspects, and per runtime a reference variant for those that
-    stood out (the unchanged row most typical of the run: not slower, same size, its change
+    """What to measure again: the pending rows, and per runtime a reference variant for those
+    that stood out (the unchanged row most typical of the run: not slower, same size, its change
     within the threshold of the others'). Returns (variant names, runtime -> reference)."""
-    suspects = report.suspects()
+    suspects = pending(report)
     references = {}
     for runtime in dict.fromkeys(r.runtime for r in suspects if r.stands_out):
         steady = [r for r in report.rows if r.runtime == runtime and r.vs_others is not None
-                  and r.verdict != Verdict.SLOWER and not r.grew
+                  and not r.vs_others.slower and not r.vs_calibration.slower and not r.grew
                   and abs(r.vs_others.change) <= report.settings.threshold]  # fmt: skip
         if steady:
             references[runtime] = min(steady, key=lambda r: abs(r.vs_others.change)).variant
@@ -312,40 +350,54 @@ def second_look(report: GateReport) -> tuple[list[str], dict[str, str]]:
 
 
 def confirm(report: GateReport, baseline: dict, again: dict) -> GateReport:
-    """The report after the suspects were measured again (`again`, a results document of them
-    and their references): a suspect stays slower only where the second measurement agrees,
-    against its reference variant when it stood out (else against the calibration), past the
-    threshold, or twice the threshold when the calibration is in doubt. A suspect whose second
-    measurement failed keeps its verdict: nothing confirmed it was noise."""
+    """The report after the pending rows were measured again (`again`, a results document of
+    them and their references), each against its reference variant when it stood out from the
+    others (else against the calibration):
+
+    - confirmed (slower) when the change is significant and past the bar: the threshold, or
+      twice the threshold for a first confirmation while the calibration is in doubt (a busy
+      machine moves single variants by up to 30%); a second confirmation needs the threshold
+      only, since noise rarely repeats three times;
+    - noise (unconfirmed) when the change is within the threshold;
+    - split (inconclusive, measured again while the check allows) otherwise.
+
+    A row whose measurement failed keeps its verdict: nothing showed it was noise."""
     settings = report.settings
-    needed = settings.threshold * (BUSY_CONFIRM_FACTOR if report.doubt else 1.0)
     again = results.parse(again, "second measurement")
     b_rows = {results.row_key(r): r for r in results.parse(baseline, "baseline")["rows"]}
     a_rows = {results.row_key(r): r for r in again["rows"]}
+    to_measure = {(r.variant, r.runtime) for r in pending(report)}
     _, references = second_look(report)
     rows = []
     for row in report.rows:
-        if row.verdict != Verdict.SLOWER:
+        key = (row.variant, row.runtime)
+        if key not in to_measure:
             rows.append(row)
             continue
-        key = (row.variant, row.runtime)
-        second = a_rows.get(key, {})
-        if second.get("status") != "ok":
-            rows.append(replace(row, second_error=second.get("error") or "not measured"))
+        measured = a_rows.get(key, {})
+        if measured.get("status") != "ok":
+            rows.append(replace(row, second_error=measured.get("error") or "not measured"))
             continue
-        base, cur = b_rows[key]["latency_normalized_samples"], second["latency_normalized_samples"]
+        base, cur = (
+            b_rows[key]["latency_normalized_samples"],
+            measured["latency_normalized_samples"],
+        )
         against = "calibration"
         reference = (references.get(row.runtime), row.runtime) if row.stands_out else None
         if reference and reference[0] and a_rows.get(reference, {}).get("status") == "ok":
             base = [x / _norm_median(b_rows[reference]) for x in base]
             cur = [x / _norm_median(a_rows[reference]) for x in cur]
             against = reference[0]
+        busy = report.doubt is not None and not row.looks
+        needed = settings.threshold * (BUSY_CONFIRM_FACTOR if busy else 1.0)
         look = shift(base, cur, against, settings, needed)
+        looks = (*row.looks, look)
         if look.slower:
-            rows.append(replace(row, second=look))
-        else:
-            rows.append(replace(row, second=look, verdict=Verdict.UNCONFIRMED,
-                                failed=row.grew and not settings.allow_growth))  # fmt: skip
+            rows.append(replace(row, looks=looks, verdict=Verdict.SLOWER, failed=True))
+            continue
+        verdict = Verdict.UNCONFIRMED if look.change <= settings.threshold else Verdict.INCONCLUSIVE
+        rows.append(replace(row, looks=looks, verdict=verdict,
+                            failed=row.grew and not settings.allow_growth))  # fmt: skip
     return replace(report, rows=tuple(rows), references=references)
 
 
