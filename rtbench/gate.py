@@ -39,6 +39,7 @@ from statistics import median
 from rtbench import config, results
 from rtbench.config import Compare
 from rtbench.measure.load import contention_signs
+from rtbench.measure.machine import machine_differences
 from rtbench.measure.stats import mann_whitney
 from rtbench.results import ResultsError
 
@@ -145,6 +146,7 @@ class GateRow:
     second_error: str | None = None  # why a measurement made again has no figure
     error: str | None = None  # the run's error (verdict error or new)
     error_in_baseline: bool = False
+    mismatched: bool = False  # timed though its exported graph disagrees (--allow-mismatch)
 
     @property
     def change(self) -> float | None:
@@ -182,6 +184,7 @@ class GateReport:
     calibration_ms: tuple[float, float] = (math.nan, math.nan)  # baseline, current
     loads: tuple[dict | None, dict | None] = (None, None)  # baseline, current `load` records
     noted: tuple[tuple[str, object, object], ...] = ()  # config that differs but compares
+    machine: tuple[tuple[str, object, object], ...] = ()  # what differs in the machines
     references: dict = field(default_factory=dict)  # runtime -> reference variant (2nd look)
 
     @property
@@ -238,7 +241,8 @@ def compare(baseline: dict, current: dict, settings: Settings = DEFAULTS) -> Gat
                                 error=None if ok else c.get("error")))  # fmt: skip
     cal = (baseline["calibration"]["median_ms"], current["calibration"]["median_ms"])
     return GateReport(tuple(rows), settings, doubt, cal,
-                      (baseline.get("load"), current.get("load")), noted)  # fmt: skip
+                      (baseline.get("load"), current.get("load")), noted,
+                      machine_differences(baseline, current))  # fmt: skip
 
 
 def usable(document: dict, label: str) -> dict:
@@ -295,7 +299,9 @@ def _judge(key: tuple[str, str], b: dict, c: dict, settings: Settings,
     too_big = grew and not settings.allow_growth
     if too_big and not slower:
         verdict = Verdict.GREW
+    agreement = (c.get("runtime_settings") or {}).get("agreement") or {}
     return GateRow(*key, verdict, failed=slower or too_big, baseline_norm=median(base),
+                   mismatched=agreement.get("ok") is False,
                    current_norm=median(cur), vs_calibration=vs_cal, vs_others=vs_others,
                    samples=min(len(base), len(cur)), params_change=params_change,
                    gmacs_change=gmacs_change, grew=grew)  # fmt: skip

@@ -55,7 +55,8 @@ def against(shift: Shift) -> str:
 
 def note(row: GateRow, report: GateReport) -> str:
     """What decided the row's verdict, in one line."""
-    parts = []
+    parts = ["† its exported graph's outputs differ from PyTorch's (--allow-mismatch)"
+             if row.mismatched else ""]  # fmt: skip
     if row.verdict == Verdict.MISSING:
         parts.append("not in the current run")
     if row.error is not None or row.error_in_baseline:
@@ -96,7 +97,7 @@ def note(row: GateRow, report: GateReport) -> str:
         parts.append("still split: check again on an idle machine")
     if row.second_error is not None:
         parts.append(f"measuring again failed ({row.second_error}): not confirmed")
-    return "; ".join(parts)
+    return "; ".join(p for p in parts if p)
 
 
 def warnings(report: GateReport) -> list[str]:
@@ -111,6 +112,9 @@ def warnings(report: GateReport) -> list[str]:
             " or busy machine; contention skews normalized latencies by tens of percent"
         )
     out += [f"config {key} differs (baseline {b!r}, current {c!r})" for key, b, c in report.noted]
+    if report.machine:
+        said = "; ".join(f"{key} {b} / {c}" for key, b, c in sorted(report.machine, key=str))
+        out.append(f"the machines differ (baseline / current): {said}; information, not a failure")
     return out
 
 
