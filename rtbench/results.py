@@ -38,7 +38,7 @@ SCHEMA_V1 = "rtbench.results/1"
 MAX_LATENCY_MS = 3.6e6  # an hour per call: beyond it a figure is corrupt, not slow
 
 # Latency statistics per row, each as f"latency_{key}" (rtbench.measure.stats.summarize's keys).
-LATENCY_STATS = ("median_ms", "ci95_low_ms", "ci95_high_ms", "p90_ms", "p99_ms", "iqr_ms",
+LATENCY_STATS = ("median_ms", "ci95_low_ms", "ci95_high_ms", "p90_ms", "p95_ms", "p99_ms", "iqr_ms",
                  "mean_ms", "std_ms", "min_ms")  # fmt: skip
 
 
@@ -108,6 +108,7 @@ class Row(_Record):
     latency_ci95_low_ms: float | None = None
     latency_ci95_high_ms: float | None = None
     latency_p90_ms: float | None = None
+    latency_p95_ms: float | None = None  # absent from documents written before it was reported
     latency_p99_ms: float | None = None
     latency_iqr_ms: float | None = None
     latency_mean_ms: float | None = None

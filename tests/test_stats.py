@@ -24,6 +24,7 @@ def test_summarize_matches_numpy_percentiles():
         assert s["samples"] == n
         assert s["median_ms"] == pytest.approx(np.median(xs))
         assert s["p90_ms"] == pytest.approx(np.percentile(xs, 90))
+        assert s["p95_ms"] == pytest.approx(np.percentile(xs, 95))
         assert s["p99_ms"] == pytest.approx(np.percentile(xs, 99))
         assert s["iqr_ms"] == pytest.approx(np.percentile(xs, 75) - np.percentile(xs, 25))
         assert s["mean_ms"] == pytest.approx(np.mean(xs))
