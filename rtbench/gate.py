@@ -11,24 +11,15 @@ one-sided Mann-Whitney test says current samples tend to be larger (p < alpha): 
 guards against the drift normalization does not remove, the test against a lucky pair of medians.
 Params and GMACs must match exactly; growth fails unless allowed.
 
-A shared machine defeats that test alone: a busy neighbour slows variants unequally, by up to 30%
-against the calibration, so one check in three failed unchanged code (issue 11). So:
-- Two views. A variant is slower against the calibration, or against the other variants of the
-  run (its change over the median change of the others): contention that moves every model
-  against the calibration cannot hide a variant that stands out.
-- A slower variant is a suspect; but one that moved with the others (they are past the threshold
-  too: a block they share slowed) is inconclusive when the calibration itself is in doubt (the
-  machine was busy, or the calibration ran much longer or shorter than in the baseline): then a
-  shared slowdown cannot be told from contention.
-- A second measurement (`confirm`). The suspects are measured again and fail only if the
-  slowdown repeats: one that stood out against a reference variant (the unchanged one most typical
-  of the run, timed in the same rounds, so contention hits both alike), one that moved with the
-  others against the calibration; on a busy machine, by twice the threshold. Noise rarely
-  repeats; a real slowdown always does. Where the evidence is split (slower than the threshold,
-  short of the bar) the row is measured once more, and a second confirmation past the threshold
-  fails it; still split when the check stops measuring, it is inconclusive.
-- "Cannot tell" is not a pass: any inconclusive row makes the outcome inconclusive (exit 3, "check
-  again on an idle machine"), which CI can retry; a regression anywhere still wins (exit 1).
+A shared machine defeats that test alone (a busy neighbour moved variants unequally, by up to
+30% against the calibration), so: a variant is judged against the calibration and against the
+other variants of the run; one slower together with the others is inconclusive when the
+calibration is in doubt (a busy machine, or a calibration 1.5x off the baseline's); and a suspect
+is measured again (`confirm`): against a reference variant when it stood out, else against the
+calibration, past the threshold (twice it at first on a busy machine). Evidence split between
+the threshold and that bar is measured once more; a second confirmation fails it, and evidence
+still split is inconclusive. "Cannot tell" is not a pass: an inconclusive row makes the outcome
+inconclusive (exit 3), which CI can retry; a regression anywhere still wins (exit 1).
 """
 
 import enum
