@@ -10,10 +10,16 @@
 
 No scheduling of our own: submitit submits, watches and cancels. Ctrl-C cancels the jobs not yet
 finished, marks the point that was running as interrupted and keeps every finished point.
+
+A SLURM job's state comes from squeue, not from submitit (which asks sacct): a cluster without
+accounting has no sacct, and there submitit never sees a cancelled or killed job end. A job that
+ended without its point recording a status (scancel, a time-out, a node failure) gets one from
+its SLURM state and reason (`slurm_ending`).
 """
 
 import io
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout, suppress
@@ -25,7 +31,9 @@ from rtbench.sweep.store import FAILED, FINISHED, INTERRUPTED, RUNNING, SweepSto
 
 EXECUTORS = ("inline", "local", "slurm")
 SLURM_ONLY = ("partition", "gpus_per_job", "cpus_per_job", "constraint", "account", "qos")
-POLL_S = 0.2  # how often a waiting sweep looks at its jobs (submitit reads files, not sacct)
+POLL_S = 0.2  # how often a waiting sweep looks at its jobs' files (results, statuses)
+SQUEUE_S = (2.0, 30.0)  # how often it asks squeue: every 2 s at first, at most every 30 s
+RESULT_GRACE_S = 15.0  # a job that exited by itself: how long its files may take to show (NFS)
 OnPoint = Callable[[str, dict], None]  # (point id, its status record) when a point finishes
 Measure = Callable[..., str]  # run_point's signature: (sweep folder, point id, on_event)
 
@@ -126,14 +134,26 @@ def _inline(
 # ---------------------------------------------------------------------------- submitit
 
 
-def _settle(store: SweepStore, point_id: str, job, interrupted: bool = False) -> dict:
+def _settle(
+    store: SweepStore,
+    point_id: str,
+    job,
+    interrupted: bool = False,
+    slurm: "SlurmState | None" = None,
+) -> dict:
     """After a job ended: the point's status, corrected when the job died without writing one
-    (killed, out of memory, a node failure) or was cancelled."""
+    (killed, out of memory, a node failure) or was cancelled. `slurm`: the state SLURM gave a job
+    that ended without a result."""
     status = store.status(point_id)
     if status["status"] in FINISHED:
         return status
     if interrupted:
         store.set_status(point_id, INTERRUPTED, error="interrupted (Ctrl-C); the job was cancelled")
+    elif slurm is not None:
+        outcome, error = slurm_ending(job.job_id, slurm, started=status["status"] == RUNNING)
+        where = {key: status[key] for key in ("started", "host", "pid") if key in status}
+        store.set_status(point_id, outcome, error=error, job_id=job.job_id, **where,
+                         slurm_state=slurm.state, slurm_reason=slurm.reason)  # fmt: skip
     else:
         reason = _job_failure(job)
         store.set_status(point_id, FAILED, error=f"the job ended without a result: {reason}")
@@ -248,13 +268,30 @@ class Slurm:
         return submitted
 
     def wait(self, jobs: dict[str, object], on_point: OnPoint) -> None:
+        """Until every job ended: its function returned (submitit's result file), or squeue says
+        it ended or no longer knows it (then the point's status says what SLURM said)."""
         waiting = dict(jobs)
+        start = next_look = time.monotonic()
+        exited: dict[str, float] = {}  # point -> when SLURM first said its job exited by itself
         try:
             while waiting:
+                states = None
+                if time.monotonic() >= next_look:
+                    waited = time.monotonic() - start
+                    next_look = time.monotonic() + min(SQUEUE_S[1], max(SQUEUE_S[0], waited / 10))
+                    with suppress(SlurmQueryError, OSError):  # a busy controller: ask again later
+                        states = slurm_states([job.job_id for job in waiting.values()])
                 for point_id, job in list(waiting.items()):
-                    if job.done():
-                        del waiting[point_id]
-                        on_point(point_id, _settle(self.store, point_id, job))
+                    finished = _has_result(job)  # its function returned or raised
+                    slurm = None if finished or states is None else states.get(job.job_id, GONE)
+                    if not finished and (slurm is None or not slurm.ended):
+                        continue
+                    if slurm is not None and slurm.state in SELF_ENDED:  # its result may be late
+                        since = exited.setdefault(point_id, time.monotonic())
+                        if time.monotonic() - since < RESULT_GRACE_S:
+                            continue
+                    del waiting[point_id]
+                    on_point(point_id, _settle(self.store, point_id, job, slurm=slurm))
                 if waiting:
                     _pause()
         except KeyboardInterrupt:
@@ -266,17 +303,118 @@ class Slurm:
             raise
 
 
+def _has_result(job) -> bool:
+    """Whether submitit's result file is there; its folder is touched first, as submitit does, so
+    that NFS does not answer from a cached listing."""
+    folder = job.paths.folder
+    with suppress(OSError):
+        folder.chmod(folder.stat().st_mode)
+    return job.paths.result_pickle.exists()
+
+
+# ---------------------------------------------------------------------------- SLURM states
+
+
+class SlurmQueryError(Exception):
+    """squeue did not answer (the controller is down or busy): the jobs' states are unknown."""
+
+
+@dataclass(frozen=True)
+class SlurmState:
+    """A job's state and reason as squeue prints them (CANCELLED, None; PENDING, Priority)."""
+
+    state: str
+    reason: str | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.state.split()[0] in SLURM_ENDINGS
+
+
+GONE = SlurmState("UNKNOWN", "no longer in the queue")  # ended past squeue's memory (MinJobAge)
+
+# The states in which a SLURM job runs no more, and what they mean for its point; any other state
+# (PENDING, RUNNING, COMPLETING, REQUEUED, SUSPENDED, ...) is a job that may still run.
+SLURM_ENDINGS = {
+    "CANCELLED": "was cancelled (scancel, by a user or an administrator)",
+    "PREEMPTED": "was preempted",
+    "TIMEOUT": "reached its time limit (--timeout-min)",
+    "NODE_FAIL": "lost its node (a node failure)",
+    "BOOT_FAIL": "could not start (its node failed to boot)",
+    "OUT_OF_MEMORY": "ran out of memory",
+    "DEADLINE": "reached its deadline",
+    "FAILED": "failed",
+    "COMPLETED": "exited",
+    "REVOKED": "was revoked",
+    "SPECIAL_EXIT": "ended in a special exit",
+    "UNKNOWN": "left the SLURM queue",
+}
+SLURM_INTERRUPTED = ("CANCELLED", "PREEMPTED")  # stopped from outside, not a failure to measure
+SELF_ENDED = ("COMPLETED", "FAILED")  # the job's own process ended: its result file is due
+NO_REASON = ("", "None", "(null)")  # squeue's reason for a job that has none
+
+
+def slurm_ending(job_id: str, slurm: SlurmState, started: bool) -> tuple[str, str]:
+    """The status (failed or interrupted) and the one-line error of a point whose SLURM job ended
+    without the point recording one; `started`: the point had said it was running."""
+    name = slurm.state.split()[0]
+    outcome = INTERRUPTED if name in SLURM_INTERRUPTED else FAILED
+    when = "before the point finished" if started else "before the point started"
+    said = f"SLURM state {slurm.state}" + (f", reason {slurm.reason}" if slurm.reason else "")
+    meaning = SLURM_ENDINGS.get(name, f"ended ({slurm.state})")
+    return outcome, f"job {job_id} {meaning} {when} ({said})"
+
+
+def read_squeue(text: str) -> dict[str, SlurmState]:
+    """Job id -> state from `squeue --array --format=%i|%T|%r` lines."""
+    states = {}
+    for line in text.splitlines():
+        job_id, _, rest = line.strip().partition("|")
+        state, _, reason = rest.partition("|")
+        reason = reason.strip()
+        if job_id and state:
+            states[job_id] = SlurmState(state.strip(), None if reason in NO_REASON else reason)
+    return states
+
+
+def slurm_states(job_ids: list[str]) -> dict[str, SlurmState]:
+    """The state of every job of `job_ids` (array tasks, "1234_5") that SLURM still knows: queued,
+    running, or ended in the last minutes (MinJobAge, 5 by default); a job missing from the answer
+    has ended. From squeue, which needs no accounting database. SlurmQueryError when squeue fails;
+    FileNotFoundError when there is no squeue."""
+    arrays = sorted({job_id.split("_")[0] for job_id in job_ids})
+    command = ["squeue", "--noheader", "--array", "--states=all", "--format=%i|%T|%r",
+               f"--jobs={','.join(arrays)}"]  # fmt: skip
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise SlurmQueryError("squeue: no answer in 60 s") from None
+    if done.returncode != 0:
+        if "Invalid job id" in done.stderr:  # none of them is known any more: all ended
+            return {}
+        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        raise SlurmQueryError(lines[-1])
+    return read_squeue(done.stdout)
+
+
 def live_slurm_jobs(store: SweepStore, point_ids: list[str]) -> dict[str, str]:
-    """Point -> SLURM state, for points whose job (from jobs.json) has not finished: resuming
-    them would measure a point twice at once."""
+    """Point -> SLURM state, for points whose job (from jobs.json) has not ended: resuming them
+    would measure a point twice at once. SweepError when SLURM cannot say."""
     jobs = {p: j for p, j in store.jobs().items() if p in point_ids and j["executor"] == "slurm"}
     if not jobs:
         return {}
-    from submitit.slurm.slurm import SlurmJob
-
+    try:
+        states = slurm_states([job["job_id"] for job in jobs.values()])
+    except FileNotFoundError:  # no SLURM here: resumed on another machine, nothing to ask
+        return {}
+    except SlurmQueryError as err:
+        raise SweepError(
+            f"cannot tell whether this sweep's SLURM jobs still run ({err}); resume when "
+            "squeue answers"
+        ) from None
     live = {}
     for point_id, job in jobs.items():
-        state = SlurmJob(folder=store.jobs_dir, job_id=job["job_id"]).state.split()[0]
-        if state in ("PENDING", "RUNNING", "REQUEUED", "COMPLETING", "CONFIGURING", "SUSPENDED"):
-            live[point_id] = f"job {job['job_id']} {state}"
+        state = states.get(job["job_id"], GONE)
+        if not state.ended:
+            live[point_id] = f"job {job['job_id']} {state.state}"
     return live
