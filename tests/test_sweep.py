@@ -25,6 +25,7 @@ from rtbench.sweep.executors import (
     live_slurm_jobs,
     read_squeue,
     run_sweep,
+    signal_delay_s,
     slurm_ending,
 )
 from rtbench.sweep.grid import make_grid
@@ -284,6 +285,7 @@ def test_slurm_batch_script_and_ctrl_c(tmp_path, monkeypatch):
         "--qos=normal",
         "--array=0-2%2",
         "--job-name=rtbench-cluster",
+        "--signal=USR2@90",
         f"--output={folder}/jobs/%A_%a_0_log.out",
     ):
         assert f"#SBATCH {line}" in lines  # fmt: skip
@@ -415,3 +417,8 @@ def test_resume_refuses_when_squeue_cannot_say(tmp_path, monkeypatch):
     out = one_line_error(invoke("sweep", "--resume", store.folder))
     assert out == (f"error: cannot tell whether this sweep's SLURM jobs still run ({error}); "
                    "resume when squeue answers")  # fmt: skip
+
+
+def test_slurm_warns_a_job_in_the_last_quarter_of_a_short_limit():
+    # 90 s before the end, as submitit does, only where the limit leaves room for it.
+    assert [signal_delay_s(m) for m in (1, 2, 5, 6, 60)] == [15, 30, 75, 90, 90]

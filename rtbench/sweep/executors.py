@@ -240,6 +240,7 @@ class Slurm:
             "name": f"rtbench-{store.sweep_id}",
             "timeout_min": settings.timeout_min,
             "slurm_array_parallelism": settings.max_parallel,
+            "slurm_signal_delay_s": signal_delay_s(settings.timeout_min),
         }
         if gpus:
             parameters["gpus_per_node"] = gpus
@@ -310,6 +311,13 @@ def _has_result(job) -> bool:
     with suppress(OSError):
         folder.chmod(folder.stat().st_mode)
     return job.paths.result_pickle.exists()
+
+
+def signal_delay_s(timeout_min: int) -> int:
+    """How long before the time limit SLURM warns a job (submitit: USR2, then the point fails as
+    timed out): submitit's 90 s, or a quarter of a limit under 6 minutes. 90 s of a 1-minute
+    limit would end every point as it starts (SLURM sends the signal at once)."""
+    return min(90, timeout_min * 60 // 4)
 
 
 # ---------------------------------------------------------------------------- SLURM states
