@@ -12,6 +12,7 @@ import time
 
 import pandas as pd
 import pytest
+from submitit.core.utils import DelayedSubmission
 from synthetic import results_document
 from typer.testing import CliRunner
 
@@ -322,10 +323,13 @@ def test_slurm_submission_errors(tmp_path, monkeypatch):
 
 def test_a_job_that_slurm_ended_gets_a_status_from_squeue(tmp_path, monkeypatch):
     # No result and no status from the jobs: one cancelled as it ran, one past its time limit
-    # before it started. squeue says so (sacct, which submitit asks, may not exist).
+    # before it started. squeue says so (sacct, which submitit asks, may not exist). The sweep
+    # folder is given relative: the jobs get it absolute (they may start elsewhere).
     fake_slurm(tmp_path, monkeypatch,
                squeue="printf '4242_0|CANCELLED|None\\n4242_1|TIMEOUT|TimeLimit\\n'\n")  # fmt: skip
+    monkeypatch.chdir(tmp_path)
     store = tiny_store(tmp_path)
+    store.folder = store.folder.relative_to(tmp_path)
     first, second = (p.id for p in store.grid.points)
     store.set_status(first, "running", pid=1, host="node1", attempt=1)
     seen = []
@@ -344,6 +348,8 @@ def test_a_job_that_slurm_ended_gets_a_status_from_squeue(tmp_path, monkeypatch)
         "job 4242_1 reached its time limit (--timeout-min) before the point started "
         "(SLURM state TIMEOUT, reason TimeLimit)"
     )
+    submitted = DelayedSubmission.load(store.jobs_dir / "4242_0_submitted.pkl")
+    assert submitted.args == (str(tmp_path / store.folder), first)
 
 
 def test_a_job_that_exited_without_a_result_is_given_time_for_it(tmp_path, monkeypatch):

@@ -255,7 +255,8 @@ class Slurm:
         """Point id -> its job, all submitted as one array (one sbatch call)."""
         import submitit
 
-        folder = str(self.store.folder)
+        # Absolute: a job starts in the submitting directory only where the node has it.
+        folder = str(self.store.folder.absolute())
         echoed = io.StringIO()  # submitit echoes sbatch's output; an error carries it anyway
         try:
             with redirect_stdout(echoed), redirect_stderr(echoed):
