@@ -30,7 +30,7 @@ from rtbench.sweep.executors import (
     slurm_ending,
 )
 from rtbench.sweep.grid import make_grid
-from rtbench.sweep.point import run_point
+from rtbench.sweep.point import job_threads, run_point
 from rtbench.sweep.store import SweepStore
 
 runner = CliRunner()
@@ -423,6 +423,21 @@ def test_resume_refuses_when_squeue_cannot_say(tmp_path, monkeypatch):
     out = one_line_error(invoke("sweep", "--resume", store.folder))
     assert out == (f"error: cannot tell whether this sweep's SLURM jobs still run ({error}); "
                    "resume when squeue answers")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("threads", "environ", "expected"),
+    [
+        (None, {}, None),  # torch's choice
+        (None, {"SLURM_CPUS_PER_TASK": "4"}, 4),
+        (2, {"SLURM_CPUS_PER_TASK": "4"}, 2),  # the grid's threads win
+        (None, {"SLURM_CPUS_PER_TASK": ""}, None),
+        (None, {"SLURM_CPUS_PER_TASK": "0"}, None),
+        (None, {"SLURM_CPUS_PER_TASK": "4(x2)"}, None),
+    ],
+)
+def test_a_slurm_job_measures_with_the_cpus_it_was_given(threads, environ, expected):
+    assert job_threads(threads, environ) == expected
 
 
 def test_slurm_warns_a_job_in_the_last_quarter_of_a_short_limit():
