@@ -19,18 +19,10 @@ from typer.testing import CliRunner
 from rtbench.cli import app
 from rtbench.files import write_json
 from rtbench.sweep import SweepError, executors
-from rtbench.sweep.executors import (
-    GONE,
-    ExecutorSettings,
-    SlurmState,
-    live_slurm_jobs,
-    read_squeue,
-    run_sweep,
-    signal_delay_s,
-    slurm_ending,
-)
+from rtbench.sweep.executors import ExecutorSettings, live_slurm_jobs, run_sweep, signal_delay_s
 from rtbench.sweep.grid import make_grid
 from rtbench.sweep.point import job_threads, run_point
+from rtbench.sweep.squeue import GONE, SlurmState, read_squeue, slurm_ending
 from rtbench.sweep.store import SweepStore
 
 runner = CliRunner()
