@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: setup chromium bench test acceptance lint schema gpu-wheels gpu-check
+.PHONY: setup chromium bench test acceptance lint schema gpu-wheels gpu-check slurm-check
 
 # torch first, pinned to the CPU build that installs from local disk; a machine that already
 # has torch (a CUDA build, say) keeps it, since the project only asks for torch>=2.3. The CPU
@@ -56,3 +56,10 @@ gpu-wheels:
 # in $$OUT (a temporary folder when unset). On a CPU: bash benchmarks/gpu_check.sh --device cpu.
 gpu-check:
 	bash benchmarks/gpu_check.sh
+
+# `rtbench sweep --executor slurm` on a real SLURM (Debian's 22.05): installs what is missing
+# (apt, as root), starts a one-node cluster on this machine from a temporary folder, sweeps through
+# it (a job array, a cancelled point and --resume, a refused --resume), stops it. CI runs it; it
+# needs rtbench's dependencies (make setup).
+slurm-check:
+	PYTHON=$(PYTHON) bash benchmarks/slurm_check.sh

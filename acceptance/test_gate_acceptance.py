@@ -2,10 +2,12 @@
 acceptance`; CI runs it). A verdict on real timings depends on the machine, so these tests are kept
 out of the default suite (`make test`).
 
-They gate as `rtbench check` does in CI: whole detectors at 256x256, 20 samples, and a variant that
-looks slower measured once more (`remeasure`). Timing encoders at 64x64 (a few ms each) and judging
-one measurement, as they once did, failed unchanged code on a noisy CI machine (its calibration's
-IQR was 16% of its median).
+They gate as `rtbench check` does in CI (rtbench.check.run_check): whole detectors at 256x256, 20
+samples, and a variant that looks slower measured again. A test that a slowdown is caught never
+skips: where a check misses it while other processes took the CPU, it checks again (at most
+ATTEMPTS times) and fails if the slowdown is never caught; on an idle machine one miss fails it.
+Only "unchanged code passes" may skip, on a busy machine, saying why: a gate that never failed
+would otherwise show as a skip.
 """
 
 import pytest
@@ -13,7 +15,7 @@ from inject import slowed_builder
 
 from rtbench.check import run_check
 from rtbench.config import RunConfig, TimingPlan
-from rtbench.gate import GateReport
+from rtbench.gate import GateReport, Outcome, Verdict
 from rtbench.measure.load import contention_signs
 from rtbench.models.build import build_model
 from rtbench.report.gate import note
@@ -23,12 +25,7 @@ from rtbench.spec import load_variants, select
 VARIANTS = load_variants()
 NAMES = ["A", "Ds5", "E"]  # the smallest encoder, the cheapest of D's family, the paper's design
 CFG = RunConfig(scope="detector", size=256, device="cpu", timing=TimingPlan(iters=20))
-
-
-def check(baseline: dict, build=build_model) -> tuple[GateReport, list[dict]]:
-    """The gate as `rtbench check` runs it, with every document it judged."""
-    checked = run_check(baseline, VARIANTS, build=build)
-    return checked.report, [baseline, *checked.documents]
+ATTEMPTS = 3  # checks of a slowdown on a busy machine before it counts as missed
 
 
 @pytest.fixture(scope="module")
@@ -36,47 +33,56 @@ def baseline():
     return run_benchmark(select(VARIANTS, NAMES), CFG)
 
 
-def verdicts(report) -> dict[str, str]:
-    return {r.variant: r.verdict for r in report.rows}
+def check(baseline: dict, build=build_model) -> tuple[GateReport, dict[str, float]]:
+    """The gate as `rtbench check` runs it, and the contention seen while it measured."""
+    checked = run_check(baseline, VARIANTS, build=build)
+    busy = {k: round(v, 2) for d in [baseline, *checked.documents]
+            for k, v in contention_signs(d.get("load")).items()}  # fmt: skip
+    return checked.report, busy
 
 
-def describe(report) -> str:
-    rows = [f"{r.variant}: {r.verdict} {100 * (r.change or 0):+.1f}% {note(r, report)}"
+def describe(report: GateReport) -> str:
+    rows = [f"{r.variant}: {r.verdict.value} {100 * (r.change or 0):+.1f}% {note(r, report)}"
             for r in report.rows]  # fmt: skip
-    return "; ".join(rows)
+    return f"{report.outcome.value}; " + "; ".join(rows)
 
 
-def expect(right: bool, report: GateReport, documents: list[dict]) -> None:
-    """Fail on a wrong verdict, unless another process took the CPU while timing: beside a busy
-    loop on 2 cores the calibration's IQR reached 48% of its median and a 1.5x slowdown of E
-    (+39%) was not significant, so a verdict then says nothing about the gate: skip, saying why."""
-    if right:
-        return
-    busy = {k: round(v, 2) for d in documents for k, v in contention_signs(d.get("load")).items()}
-    if busy:
-        pytest.skip(f"the machine was busy while timing {busy}: {describe(report)}")
-    pytest.fail(describe(report))
+def caught_within_attempts(baseline: dict, build, caught) -> None:
+    """Check until `caught(report)`; another check only while the machine is measured busy."""
+    seen = []
+    for _ in range(ATTEMPTS):
+        report, busy = check(baseline, build)
+        if caught(report):
+            return
+        seen.append(f"[{'busy ' + str(busy) if busy else 'idle'}] {describe(report)}")
+        if not busy:
+            break
+    pytest.fail("the slowdown was not caught: " + " | ".join(seen))
 
 
 def test_unchanged_code_passes(baseline):
-    report, documents = check(baseline)
-    expect(not report.failed, report, documents)
+    report, busy = check(baseline)
+    if report.outcome != Outcome.PASS and busy:
+        pytest.skip(f"the machine was busy while timing {busy}: {describe(report)}")
+    assert report.outcome == Outcome.PASS, describe(report)
 
 
-def test_measured_slowdown_of_one_variant_fails(baseline):
-    report, documents = check(baseline, slowed_builder(1.5, variant="E"))
-    expect(report.failed and verdicts(report)["E"] == "slower", report, documents)
+def test_a_slowdown_of_one_variant_is_caught(baseline):
+    def caught(report: GateReport) -> bool:
+        verdict = {r.variant: r.verdict for r in report.rows}
+        return report.outcome == Outcome.REGRESSION and verdict["E"] == Verdict.SLOWER
+
+    caught_within_attempts(baseline, slowed_builder(1.5, variant="E"), caught)
 
 
-def test_measured_slowdown_of_a_shared_block_flags_every_variant(baseline):
+def test_a_slowdown_of_a_shared_block_is_caught_in_every_variant(baseline):
     # Doubling the backbone's time added 50-66% to each detector at 256x256 on the dev machine,
     # three times the threshold or more; 1.5x added 28-34%, and a noisy CI machine once called E
-    # unchanged at that.
-    report, documents = check(baseline, slowed_builder(2.0, part="backbone"))
-    found = set(verdicts(report).values())
-    # A slowdown every variant shares moves them all against the calibration, as contention does:
-    # where the machine was measured busy, the gate says "inconclusive" (check again when idle)
-    # instead of failing. It never calls a variant unchanged.
-    doubted = all(r.doubted for r in report.rows if r.verdict == "inconclusive")
-    right = found <= {"slower", "inconclusive"} and report.failed == ("slower" in found)
-    expect(right and doubted, report, documents)
+    # unchanged at that. On a busy machine such a shared slowdown is inconclusive (it moves every
+    # model against the calibration, as contention does): checked again until caught.
+    def caught(report: GateReport) -> bool:
+        return report.outcome == Outcome.REGRESSION and all(
+            r.verdict == Verdict.SLOWER for r in report.rows
+        )
+
+    caught_within_attempts(baseline, slowed_builder(2.0, part="backbone"), caught)

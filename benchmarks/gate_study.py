@@ -1,23 +1,27 @@
 """Does `rtbench check` cry wolf on a shared machine, and does it still catch a real slowdown?
-(issue 11, part 4; a benchmark, not a test)
+(issues 11 and 18; a benchmark, not a test)
 
 Runs --checks checks against one baseline in each condition:
 
     idle             unchanged code, nothing else running
     neighbour        unchanged code beside a 1-core busy loop (a Python process this script
                      starts and kills)
+    memory           unchanged code beside one thread copying 320 MB arrays in a loop (numpy):
+                     memory bandwidth taken, where the busy loop takes a core
     slow             --slow-variant made --factor times slower (benchmarks/inject.py), idle
     slow+neighbour   the same, beside the busy loop
+    slow+memory      the same, beside the memory-bound neighbour
 
 and prints, per condition, the false alarms (a check that failed on a variant that was not
-slowed) and the catches (the slowed variant failed), and the wall time of the checks. Each check
-is what `rtbench check` does: measure the baseline's workload, compare, and measure a variant
-that looks slower once more (rtbench.gate.compare with `remeasure`). Targets: at most 1 false
-alarm in 10 beside the neighbour; the 1.5x slowdown caught 10/10 idle, 8/10 beside it.
+slowed), the catches (the slowed variant failed), the inconclusive checks (exit 3: neither), and
+the wall time of the checks. Each check is what `rtbench check` does (rtbench.check.run_check):
+measure the baseline's workload, compare, and measure a variant that looks slower again.
+Targets: at most 1 false alarm in 10 beside either neighbour; the 1.5x slowdown caught at least
+9 in 10; inconclusive rare.
 
 The defaults are the CI gate: the committed baseline results/baseline-cpu.json, i.e. every
-variant's whole detector at 256x256, 20 samples each, on the CPU; about 2-3 minutes a check on 2
-idle cores, so the full study (40 checks) takes about two hours. --make-baseline measures a
+variant's whole detector at 256x256, 20 samples each, on the CPU; about 1-3 minutes a check on 2
+idle cores, so the full study (60 checks) takes two hours or more. --make-baseline measures a
 baseline on this machine first (idle, the same workload unless --size, --iters or --variants say
 otherwise). Everything goes to --out (default results/gate-study-<time>/): the baseline made,
 and study.json with every check's verdicts.
@@ -48,13 +52,19 @@ from rtbench.results import load_results
 from rtbench.runner import run_benchmark
 from rtbench.spec import load_variants, select
 
-CONDITIONS = ("idle", "neighbour", "slow", "slow+neighbour")
+CONDITIONS = ("idle", "neighbour", "memory", "slow", "slow+neighbour", "slow+memory")
+NEIGHBOURS = {
+    "neighbour": "while True: pass",  # a core taken
+    # memory bandwidth taken: one thread copying 320 MB (40M float64) back and forth
+    "memory": "import numpy as np\na = np.ones(40_000_000)\nb = np.empty_like(a)\n"
+              "while True: np.copyto(b, a); np.copyto(a, b)",
+}  # fmt: skip
 
 
 @contextmanager
-def busy_neighbour() -> Iterator[None]:
-    """A Python process spinning on one core for as long as the block runs."""
-    process = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+def neighbour(kind: str) -> Iterator[None]:
+    """A Python process doing `kind`'s work for as long as the block runs."""
+    process = subprocess.Popen([sys.executable, "-c", NEIGHBOURS[kind]])
     try:
         time.sleep(1.0)  # let it start spinning before anything is measured
         yield
@@ -110,18 +120,21 @@ def main() -> None:
     slow = slowed_builder(args.factor, variant=args.slow_variant)
     for condition in args.conditions:
         build = slow if condition.startswith("slow") else build_model
-        with busy_neighbour() if "neighbour" in condition else nullcontext():
+        kind = condition.removeprefix("slow").removeprefix("+")
+        with neighbour(kind) if kind in NEIGHBOURS else nullcontext():
             for i in range(args.checks):
                 start = time.monotonic()
                 report = run_check(baseline, specs, build=build).report
                 seconds = time.monotonic() - start
-                verdict = {r.variant: r.verdict for r in report.rows}
+                verdict = {r.variant: r.verdict.value for r in report.rows}
                 slowed = {r.variant for r in report.rows if r.failed}
                 record = {
                     "condition": condition,
+                    "outcome": report.outcome.value,
                     "failed": report.failed,
                     "false_alarm": bool(slowed - {args.slow_variant}),
                     "caught": args.slow_variant in slowed,
+                    "inconclusive": report.outcome.value == "inconclusive",
                     "seconds": seconds,
                     "verdicts": verdict,
                     # change against the calibration, against the others, p (first measurement)
@@ -133,19 +146,20 @@ def main() -> None:
                     "warnings": warnings(report),
                 }
                 study["checks"].append(record)
-                print(f"{condition} {i + 1}/{args.checks}: "
-                      f"{'FAIL' if report.failed else 'pass'} in {seconds:.0f} s; "
+                print(f"{condition} {i + 1}/{args.checks}: {report.outcome.value} in "
+                      f"{seconds:.0f} s; "
                       f"{describe(report)}", flush=True)  # fmt: skip
                 write_json(out / "study.json", study)  # after every check: nothing is lost
 
-    print(f"\n{'condition':<16} {'checks':>6} {'false alarms':>13} {'caught':>7} "
-          f"{'median s':>9} {'max s':>6}")  # fmt: skip
+    print("\n| condition | checks | false alarms | caught | inconclusive | median s | max s |\n"
+          "|---|---:|---:|---:|---:|---:|---:|")  # fmt: skip
     for condition in args.conditions:
         done = [c for c in study["checks"] if c["condition"] == condition]
         seconds = sorted(c["seconds"] for c in done)
         caught = f"{sum(c['caught'] for c in done)}" if condition.startswith("slow") else "-"
-        print(f"{condition:<16} {len(done):>6} {sum(c['false_alarm'] for c in done):>13} "
-              f"{caught:>7} {seconds[len(seconds) // 2]:>9.0f} {seconds[-1]:>6.0f}")  # fmt: skip
+        print(f"| {condition} | {len(done)} | {sum(c['false_alarm'] for c in done)} | {caught} | "
+              f"{sum(c['inconclusive'] for c in done)} | {seconds[len(seconds) // 2]:.0f} | "
+              f"{seconds[-1]:.0f} |")  # fmt: skip
     total = (dt.datetime.now() - started).total_seconds()
     print(f"\nwall time {total / 60:.1f} min; every check in {out / 'study.json'}")
 

@@ -39,9 +39,17 @@ def report(runs: Path) -> None:
             if row["status"] != "ok":
                 print(f"  {path.parent.name:<18} {row['runtime']:<16} error: {row['error']}")
                 continue
+            e2e = (row.get("latency_end_to_end") or {}).get("median_ms")
+            share = f"  end to end {e2e:9.3f} (pre/post {1 - row['latency_median_ms'] / e2e:.0%})"
             print(f"  {path.parent.name:<18} {row['runtime']:<16} {cfg['dtype']:<5} "
                   f"{row['latency_median_ms']:9.3f} ({row['latency_ci95_low_ms']:.3f}-"
-                  f"{row['latency_ci95_high_ms']:.3f})")  # fmt: skip
+                  f"{row['latency_ci95_high_ms']:.3f}){share if e2e else ''}"
+                  f"{throttled(row)}")  # fmt: skip
+        gpu = doc.get("gpu_while_timing")
+        if gpu:
+            print(f"    NVML while timing: SM {gpu['sm_clock_mhz']} MHz, power {gpu['power_w']} W,"
+                  f" {gpu['temperature_c']} C, {gpu['throttled_samples']}/{gpu['samples']} "
+                  f"samples throttled {gpu['reasons']}")  # fmt: skip
         by_runtime = {r["runtime"]: r.get("latency_median_ms") for r in doc["rows"]}
         if by_runtime.get("eager") and by_runtime.get("cuda-graphs"):
             print(f"    CUDA graphs speed-up over eager: "
@@ -68,10 +76,53 @@ def report(runs: Path) -> None:
     print(f"  rank order as the paper's: {'yes' if rank_same else 'no'} (Spearman {rho:.2f})")
 
 
+def throttled(row: dict) -> str:
+    n = row.get("gpu_throttled_samples")
+    return f"  THROTTLED in {n} NVML samples" if n else ""
+
+
+def trtexec(runs: Path) -> int:
+    """TensorRT's latency as rtbench timed it against trtexec's GPU compute time for the same
+    engine (the one rtbench built and cached): they should agree within 5%."""
+    import re
+    import subprocess
+
+    for path in sorted(runs.glob("E-*/results.json")):
+        for row in load_results(path)["rows"]:
+            engine = (row.get("runtime_settings") or {}).get("engine_path")
+            if row["runtime"] != "tensorrt" or row["status"] != "ok" or not engine:
+                continue
+            out = subprocess.run(["trtexec", f"--loadEngine={engine}", "--iterations=200",
+                                  "--warmUp=500", "--duration=0", "--useSpinWait"],
+                                 capture_output=True, text=True, timeout=300).stdout  # fmt: skip
+            found = re.search(r"GPU Compute Time: .*?median = ([0-9.]+) ms", out)
+            if not found:
+                print(f"{path.parent.name}: trtexec printed no GPU compute time")
+                return 1
+            theirs, ours = float(found.group(1)), row["latency_median_ms"]
+            gap = ours / theirs - 1
+            print(
+                f"{path.parent.name}: rtbench {ours:.3f} ms, trtexec GPU compute median "
+                f"{theirs:.3f} ms: {gap:+.1%} ({'agree' if abs(gap) <= 0.05 else 'DIFFER'})"
+            )
+            return 0 if abs(gap) <= 0.05 else 1
+    print("no TensorRT row with a cached engine")
+    return 1
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["available"]:
         print(available(sys.argv[2], sys.argv[3]))
     elif sys.argv[1:2] == ["report"]:
         report(Path(sys.argv[2]))
+    elif sys.argv[1:2] == ["trtexec"]:
+        sys.exit(trtexec(Path(sys.argv[2])))
+    elif sys.argv[1:2] == ["half"]:  # the half precision this device runs natively, or nothing
+        from rtbench.measure.machine import cpu_flags, native
+
+        device = sys.argv[2]
+        print(
+            "fp16" if device.startswith("cuda") else "bf16" if native("bf16", cpu_flags()) else ""
+        )
     else:
         sys.exit(__doc__)

@@ -48,8 +48,8 @@ def main() -> None:
         build = slowed_builder(args.factor, variant=args.variant) if slowed else build_model
         checked = run_check(baseline, available, build=build)
         record(args.history, [_as_commit(checked.current, i)], "check", branch=branch)
-        if checked.again is not None:
-            record(args.history, [_as_commit(checked.again, i)], "confirmation", branch=branch)
+        for again in checked.again:  # each measurement made again
+            record(args.history, [_as_commit(again, i)], "confirmation", branch=branch)
         verdicts = " ".join(f"{r.variant}:{r.verdict.value}" for r in checked.report.rows)
         values = " ".join(f"{r['variant']}={r['latency_normalized']:.3f}"
                           for r in checked.current["rows"] if r["status"] == "ok")  # fmt: skip

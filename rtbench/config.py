@@ -68,12 +68,15 @@ def setting(
     key: str | None = None,
     sweep: str | None = None,
     cli: bool = True,
+    absent: Any = None,
     **limits: Any,
 ) -> Any:
     """A field of the run configuration: `flag` names its command-line option (default --name),
     `key` its key in a sweep grid file (default its name), `sweep` the grid key of a list of its
-    values; `cli=False` keeps an internal setting off the command line."""
-    tags = {"compare": compare.value, "flag": flag, "key": key, "sweep": sweep, "cli": cli}
+    values; `cli=False` keeps an internal setting off the command line; `absent` is what a
+    record written before the field existed measured, where that is not the default."""
+    tags = {"compare": compare.value, "flag": flag, "key": key, "sweep": sweep, "cli": cli,
+            "absent": absent}  # fmt: skip
     return Field(default, description=help, json_schema_extra={TAGS: tags}, **limits)
 
 
@@ -160,6 +163,33 @@ class RunConfig(_Settings):
         "Also time each part alone, in the same rounds (eager, compile).",
         compare=Compare.FREE,
     )
+    end_to_end: bool = setting(
+        True,
+        "Also time an image end to end: resize on the host, copy, the model, post-processing, "
+        "results on the host (detector scope).",
+        compare=Compare.FREE,
+        absent=False,  # runs before this setting timed the forward pass only
+    )
+    gap_ms: float = setting(
+        0.0,
+        "Sleep between timed calls, ms (a 30 FPS camera: 33); untimed.",
+        compare=Compare.WORK,
+        sweep="gaps_ms",
+        ge=0,
+        le=60_000,
+        allow_inf_nan=False,
+    )
+    allow_emulated: bool = setting(
+        False,
+        "Run a dtype this CPU only emulates (bf16 or fp16 without native units: about 170x "
+        "slower).",
+        compare=Compare.FREE,
+    )
+    allow_mismatch: bool = setting(
+        False,
+        "Time an exported graph whose outputs disagree with PyTorch's (then marked).",
+        compare=Compare.FREE,
+    )
     timing: TimingPlan = Field(default_factory=TimingPlan, description="Samples per workload.")
 
     @field_validator("device")
@@ -209,6 +239,9 @@ class RunConfig(_Settings):
         field declares (a retired setting) are left to the document."""
         if isinstance(record, dict):
             record = {k: v for k, v in record.items() if k in cls.model_fields}
+            for name in cls.model_fields.keys() - record.keys():
+                if name != "timing" and tag(name)["absent"] is not None:
+                    record[name] = tag(name)["absent"]
             if isinstance(record.get("timing"), dict):
                 known = TimingPlan.model_fields
                 record["timing"] = {k: v for k, v in record["timing"].items() if k in known}

@@ -11,20 +11,15 @@ one-sided Mann-Whitney test says current samples tend to be larger (p < alpha): 
 guards against the drift normalization does not remove, the test against a lucky pair of medians.
 Params and GMACs must match exactly; growth fails unless allowed.
 
-A shared machine defeats that test alone: a busy neighbour slows variants unequally, by up to 30%
-against the calibration, so one check in three failed unchanged code (issue 11). So:
-- Two views. A variant is slower against the calibration, or against the other variants of the
-  run (its change over the median change of the others): contention that moves every model
-  against the calibration cannot hide a variant that stands out.
-- A slower variant is a suspect; but one that moved with the others (they are past the threshold
-  too: a block they share slowed) is inconclusive when the calibration itself is in doubt (the
-  machine was busy, or the calibration ran much longer or shorter than in the baseline): then a
-  shared slowdown cannot be told from contention.
-- A second measurement (`confirm`). The suspects are measured again and fail only if the
-  slowdown repeats: one that stood out against a reference variant (the unchanged one most typical
-  of the run, timed in the same rounds, so contention hits both alike), one that moved with the
-  others against the calibration; on a busy machine, by twice the threshold. Noise rarely
-  repeats; a real slowdown always does.
+A shared machine defeats that test alone (a busy neighbour moved variants unequally, by up to
+30% against the calibration), so: a variant is judged against the calibration and against the
+other variants of the run; one slower together with the others is inconclusive when the
+calibration is in doubt (a busy machine, or a calibration 1.5x off the baseline's); and a suspect
+is measured again (`confirm`): against a reference variant when it stood out, else against the
+calibration, past the threshold (twice it at first on a busy machine). Evidence split between
+the threshold and that bar is measured once more; a second confirmation fails it, and evidence
+still split is inconclusive. "Cannot tell" is not a pass: an inconclusive row makes the outcome
+inconclusive (exit 3), which CI can retry; a regression anywhere still wins (exit 1).
 """
 
 import enum
@@ -35,6 +30,7 @@ from statistics import median
 from rtbench import config, results
 from rtbench.config import Compare
 from rtbench.measure.load import contention_signs
+from rtbench.measure.machine import machine_differences
 from rtbench.measure.stats import mann_whitney
 from rtbench.results import ResultsError
 
@@ -77,6 +73,18 @@ class Verdict(str, enum.Enum):
     ERROR = "error"  # failed in the current run
     MISSING = "missing"  # in the baseline, not in the current run
     NEW = "new"  # in the current run only (or failed in the baseline)
+
+
+class Outcome(str, enum.Enum):
+    """The gate's answer, and the exit code `rtbench check` gives it."""
+
+    PASS = "pass"  # exit 0
+    REGRESSION = "regression"  # exit 1: slower, grown, failed or missing
+    INCONCLUSIVE = "inconclusive"  # exit 3: cannot tell here; check again on an idle machine
+
+    @property
+    def exit_code(self) -> int:
+        return {"pass": 0, "regression": 1, "inconclusive": 3}[self.value]
 
 
 @dataclass(frozen=True)
@@ -125,10 +133,11 @@ class GateRow:
     gmacs_change: float | None = None  # current - baseline, 0.0 within rel. 1e-9
     grew: bool = False  # params or GMACs grew
     doubted: bool = False  # inconclusive because the calibration was in doubt
-    second: Shift | None = None  # the second measurement, when one was made
-    second_error: str | None = None  # why the second measurement has no figure
+    looks: tuple[Shift, ...] = ()  # the measurements made again, in order
+    second_error: str | None = None  # why a measurement made again has no figure
     error: str | None = None  # the run's error (verdict error or new)
     error_in_baseline: bool = False
+    mismatched: bool = False  # timed though its exported graph disagrees (--allow-mismatch)
 
     @property
     def change(self) -> float | None:
@@ -144,6 +153,16 @@ class GateRow:
         return self.vs_others is not None and self.vs_others.slower
 
     @property
+    def second(self) -> Shift | None:
+        """The latest measurement made again."""
+        return self.looks[-1] if self.looks else None
+
+    @property
+    def split(self) -> bool:
+        """Measured again, slower than the threshold, but not clearly enough to confirm."""
+        return self.verdict == Verdict.INCONCLUSIVE and bool(self.looks)
+
+    @property
     def low_power(self) -> bool:
         return self.samples is not None and self.samples < MIN_SAMPLES_FOR_P
 
@@ -156,14 +175,20 @@ class GateReport:
     calibration_ms: tuple[float, float] = (math.nan, math.nan)  # baseline, current
     loads: tuple[dict | None, dict | None] = (None, None)  # baseline, current `load` records
     noted: tuple[tuple[str, object, object], ...] = ()  # config that differs but compares
+    machine: tuple[tuple[str, object, object], ...] = ()  # what differs in the machines
     references: dict = field(default_factory=dict)  # runtime -> reference variant (2nd look)
 
     @property
     def failed(self) -> bool:
         return any(r.failed for r in self.rows)
 
-    def suspects(self) -> list[GateRow]:
-        return [r for r in self.rows if r.verdict == Verdict.SLOWER]
+    @property
+    def outcome(self) -> Outcome:
+        if self.failed:
+            return Outcome.REGRESSION
+        if any(r.verdict == Verdict.INCONCLUSIVE for r in self.rows):
+            return Outcome.INCONCLUSIVE
+        return Outcome.PASS
 
 
 # ---------------------------------------------------------------------------- first look
@@ -207,7 +232,8 @@ def compare(baseline: dict, current: dict, settings: Settings = DEFAULTS) -> Gat
                                 error=None if ok else c.get("error")))  # fmt: skip
     cal = (baseline["calibration"]["median_ms"], current["calibration"]["median_ms"])
     return GateReport(tuple(rows), settings, doubt, cal,
-                      (baseline.get("load"), current.get("load")), noted)  # fmt: skip
+                      (baseline.get("load"), current.get("load")), noted,
+                      machine_differences(baseline, current))  # fmt: skip
 
 
 def usable(document: dict, label: str) -> dict:
@@ -264,7 +290,9 @@ def _judge(key: tuple[str, str], b: dict, c: dict, settings: Settings,
     too_big = grew and not settings.allow_growth
     if too_big and not slower:
         verdict = Verdict.GREW
+    agreement = (c.get("runtime_settings") or {}).get("agreement") or {}
     return GateRow(*key, verdict, failed=slower or too_big, baseline_norm=median(base),
+                   mismatched=agreement.get("ok") is False,
                    current_norm=median(cur), vs_calibration=vs_cal, vs_others=vs_others,
                    samples=min(len(base), len(cur)), params_change=params_change,
                    gmacs_change=gmacs_change, grew=grew)  # fmt: skip
@@ -295,15 +323,22 @@ def _doubted(row: GateRow, settings: Settings) -> GateRow:
 # ---------------------------------------------------------------------------- second look
 
 
+def pending(report: GateReport) -> list[GateRow]:
+    """The rows to measure (again): suspects of the first look, and rows whose evidence is
+    split (slower than the threshold, not clearly enough to confirm)."""
+    return [r for r in report.rows if r.second_error is None
+            and ((r.verdict == Verdict.SLOWER and not r.looks) or r.split)]  # fmt: skip
+
+
 def second_look(report: GateReport) -> tuple[list[str], dict[str, str]]:
-    """What to measure again: the suspects, and per runtime a reference variant for those that
-    stood out (the unchanged row most typical of the run: not slower, same size, its change
+    """What to measure again: the pending rows, and per runtime a reference variant for those
+    that stood out (the unchanged row most typical of the run: not slower, same size, its change
     within the threshold of the others'). Returns (variant names, runtime -> reference)."""
-    suspects = report.suspects()
+    suspects = pending(report)
     references = {}
     for runtime in dict.fromkeys(r.runtime for r in suspects if r.stands_out):
         steady = [r for r in report.rows if r.runtime == runtime and r.vs_others is not None
-                  and r.verdict != Verdict.SLOWER and not r.grew
+                  and not r.vs_others.slower and not r.vs_calibration.slower and not r.grew
                   and abs(r.vs_others.change) <= report.settings.threshold]  # fmt: skip
         if steady:
             references[runtime] = min(steady, key=lambda r: abs(r.vs_others.change)).variant
@@ -312,40 +347,54 @@ def second_look(report: GateReport) -> tuple[list[str], dict[str, str]]:
 
 
 def confirm(report: GateReport, baseline: dict, again: dict) -> GateReport:
-    """The report after the suspects were measured again (`again`, a results document of them
-    and their references): a suspect stays slower only where the second measurement agrees,
-    against its reference variant when it stood out (else against the calibration), past the
-    threshold, or twice the threshold when the calibration is in doubt. A suspect whose second
-    measurement failed keeps its verdict: nothing confirmed it was noise."""
+    """The report after the pending rows were measured again (`again`, a results document of
+    them and their references), each against its reference variant when it stood out from the
+    others (else against the calibration):
+
+    - confirmed (slower) when the change is significant and past the bar: the threshold, or
+      twice the threshold for a first confirmation while the calibration is in doubt (a busy
+      machine moves single variants by up to 30%); a second confirmation needs the threshold
+      only, since noise rarely repeats three times;
+    - noise (unconfirmed) when the change is within the threshold;
+    - split (inconclusive, measured again while the check allows) otherwise.
+
+    A row whose measurement failed keeps its verdict: nothing showed it was noise."""
     settings = report.settings
-    needed = settings.threshold * (BUSY_CONFIRM_FACTOR if report.doubt else 1.0)
     again = results.parse(again, "second measurement")
     b_rows = {results.row_key(r): r for r in results.parse(baseline, "baseline")["rows"]}
     a_rows = {results.row_key(r): r for r in again["rows"]}
+    to_measure = {(r.variant, r.runtime) for r in pending(report)}
     _, references = second_look(report)
     rows = []
     for row in report.rows:
-        if row.verdict != Verdict.SLOWER:
+        key = (row.variant, row.runtime)
+        if key not in to_measure:
             rows.append(row)
             continue
-        key = (row.variant, row.runtime)
-        second = a_rows.get(key, {})
-        if second.get("status") != "ok":
-            rows.append(replace(row, second_error=second.get("error") or "not measured"))
+        measured = a_rows.get(key, {})
+        if measured.get("status") != "ok":
+            rows.append(replace(row, second_error=measured.get("error") or "not measured"))
             continue
-        base, cur = b_rows[key]["latency_normalized_samples"], second["latency_normalized_samples"]
+        base, cur = (
+            b_rows[key]["latency_normalized_samples"],
+            measured["latency_normalized_samples"],
+        )
         against = "calibration"
         reference = (references.get(row.runtime), row.runtime) if row.stands_out else None
         if reference and reference[0] and a_rows.get(reference, {}).get("status") == "ok":
             base = [x / _norm_median(b_rows[reference]) for x in base]
             cur = [x / _norm_median(a_rows[reference]) for x in cur]
             against = reference[0]
+        busy = report.doubt is not None and not row.looks
+        needed = settings.threshold * (BUSY_CONFIRM_FACTOR if busy else 1.0)
         look = shift(base, cur, against, settings, needed)
+        looks = (*row.looks, look)
         if look.slower:
-            rows.append(replace(row, second=look))
-        else:
-            rows.append(replace(row, second=look, verdict=Verdict.UNCONFIRMED,
-                                failed=row.grew and not settings.allow_growth))  # fmt: skip
+            rows.append(replace(row, looks=looks, verdict=Verdict.SLOWER, failed=True))
+            continue
+        verdict = Verdict.UNCONFIRMED if look.change <= settings.threshold else Verdict.INCONCLUSIVE
+        rows.append(replace(row, looks=looks, verdict=verdict,
+                            failed=row.grew and not settings.allow_growth))  # fmt: skip
     return replace(report, rows=tuple(rows), references=references)
 
 

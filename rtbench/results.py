@@ -17,7 +17,10 @@ Version history:
   document is upgraded on load (its one runtime from the two booleans).
   Optional keys added since, absent from older /2 documents (which load unchanged):
   `config.breakdown` and each row's `latency_parts` (per-part latency, `--breakdown`), and `load`
-  (how busy the machine was).
+  (how busy the machine was); later `config.end_to_end`, `gap_ms`, `allow_emulated`,
+  `allow_mismatch`, each row's `latency_end_to_end` and `gpu_throttled_samples`, `protocol`,
+  `gpu_while_timing`, and `environment.machine` / `environment.fingerprint`. A row whose exported
+  graph disagreed with PyTorch was timed before; since, it is an error row unless allowed.
 """
 
 import json
@@ -35,7 +38,7 @@ SCHEMA_V1 = "rtbench.results/1"
 MAX_LATENCY_MS = 3.6e6  # an hour per call: beyond it a figure is corrupt, not slow
 
 # Latency statistics per row, each as f"latency_{key}" (rtbench.measure.stats.summarize's keys).
-LATENCY_STATS = ("median_ms", "ci95_low_ms", "ci95_high_ms", "p90_ms", "p99_ms", "iqr_ms",
+LATENCY_STATS = ("median_ms", "ci95_low_ms", "ci95_high_ms", "p90_ms", "p95_ms", "p99_ms", "iqr_ms",
                  "mean_ms", "std_ms", "min_ms")  # fmt: skip
 
 
@@ -55,8 +58,9 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class PartLatency(_Record):
-    """One part of a model timed alone (`--breakdown`): its statistics, or its error."""
+class LatencyRecord(_Record):
+    """A latency beside the row's forward one (a part timed alone, or the end-to-end call): its
+    statistics and samples, or its error."""
 
     error: str | None = None
     median_ms: Latency | None = None  # ... and the other stats of rtbench.measure.stats
@@ -64,9 +68,10 @@ class PartLatency(_Record):
     ci95_high_ms: float | None = None
     samples: int | None = None
     samples_ms: Samples | None = None
+    normalized: Ratio | None = None  # end to end: median over the calibration, round by round
 
     @model_validator(mode="after")
-    def _measured_or_failed(self) -> "PartLatency":
+    def _measured_or_failed(self) -> "LatencyRecord":
         if self.error is None and (self.median_ms is None or self.samples_ms is None):
             raise ValueError("a part needs its median and samples, or its error")
         return self
@@ -103,6 +108,7 @@ class Row(_Record):
     latency_ci95_low_ms: float | None = None
     latency_ci95_high_ms: float | None = None
     latency_p90_ms: float | None = None
+    latency_p95_ms: float | None = None  # absent from documents written before it was reported
     latency_p99_ms: float | None = None
     latency_iqr_ms: float | None = None
     latency_mean_ms: float | None = None
@@ -115,7 +121,9 @@ class Row(_Record):
     latency_normalized_samples: Annotated[list[Ratio], Field(min_length=1)] | None = None
     achieved_gflops_per_s: float | None = None
     peak_fraction: float | None = None
-    latency_parts: dict[str, PartLatency] | None = None  # --breakdown: part label -> latency
+    latency_parts: dict[str, LatencyRecord] | None = None  # --breakdown: part -> latency
+    latency_end_to_end: LatencyRecord | None = None  # detector scope: a frame to detections
+    gpu_throttled_samples: int | None = None  # NVML samples throttled while this row timed
 
     @model_validator(mode="after")
     def _ok_rows_were_timed(self) -> "Row":
@@ -155,6 +163,8 @@ class ResultsDocument(_Record):
     calibration: Calibration
     peak_gflops_per_s: float | None = None
     load: LoadRecord | None = None  # absent from documents written before it was recorded
+    protocol: dict[str, Any] | None = None  # what was timed, and how: rtbench.measure.protocol
+    gpu_while_timing: dict[str, Any] | None = None  # NVML: clocks, power, throttled samples
     rows: list[Row]
 
     @model_validator(mode="after")

@@ -27,15 +27,25 @@ from rtbench.measure.calibration import CALIBRATION_NAME, calibration_workload, 
 from rtbench.measure.device import torch_device, torch_dtype
 from rtbench.measure.env import capture_environment
 from rtbench.measure.flops import count_flops
+from rtbench.measure.machine import GpuSampler, summarize_samples, throttled_during
 from rtbench.measure.params import count_params, model_parts, param_parts
+from rtbench.measure.pipeline import end_to_end_step, make_frame
+from rtbench.measure.protocol import protocol_record
 from rtbench.measure.stats import summarize
-from rtbench.measure.timing import Timed, Workload, device_clock, measure_interleaved
+from rtbench.measure.timing import (
+    Timed,
+    Workload,
+    device_clock,
+    measure_interleaved,
+    wall_clock,
+)
 from rtbench.models.build import build_model, check_input_size, make_inputs
 from rtbench.runtimes import RUNTIMES, BuiltModel, Runtime, check_runtime, get_runtime
 from rtbench.spec import VariantSpec
 from rtbench.text import first_line
 
 CALIBRATION = ("__calibration__", "")
+END_TO_END = "end_to_end"  # the key suffix of a row's end-to-end workload
 Builder = Callable[[VariantSpec, str, int], nn.Module]  # (spec, scope, seed) -> model in eval mode
 
 
@@ -103,6 +113,7 @@ def _run(
         torch.backends.cudnn.benchmark = True  # autotuned in the warm-up; recorded in the results
     created = dt.datetime.now(dt.timezone.utc)
     rows, workloads = [], {}
+    frame = make_frame(cfg.seed) if cfg.scope == "detector" and cfg.end_to_end else None
     total = len(specs) * len(cfg.runtimes)
     for spec in specs:
         counted: dict | None = None  # params and FLOPs: once per variant, on the PyTorch model
@@ -124,6 +135,9 @@ def _run(
             else:
                 key = results.row_key(row)
                 workloads[key] = Workload(session.step, session.clock)
+                if frame is not None and session.infer is not None:
+                    e2e = end_to_end_step(frame, cfg.size, cfg.batch, device, session.infer)
+                    workloads[(*key, END_TO_END)] = Workload(e2e, wall_clock())
                 if cfg.breakdown:
                     row["latency_parts"] = {}
                     workloads.update(_part_workloads(runtime, built, part_inputs, key, row))
@@ -140,7 +154,12 @@ def _run(
         emit(Event("time", sampled, None, f"timing: {sampled} samples"))
 
     timing_start = load.snapshot()
-    timed = measure_interleaved(workloads, cfg.timing, on_sample, describe_error)
+    sampler = GpuSampler(device).start()  # NVML clocks and throttling, on CUDA only
+    try:
+        timed = measure_interleaved(workloads, cfg.timing, on_sample, describe_error,
+                                    cfg.gap_ms / 1000)  # fmt: skip
+    finally:
+        sampler.stop()
     timing_end = load.snapshot()
     calibration = timed.pop(CALIBRATION)
     if calibration.error:
@@ -154,15 +173,27 @@ def _run(
             row.update(status="error", error=result.error)
             continue
         row.update(_latency_facts(result, calibration, row.get("gflops"), peak))
+        key = results.row_key(row)
         for label, facts in row.get("latency_parts", {}).items():
             if facts is None:  # prepared, so timed: its result is under the row's key + label
-                row["latency_parts"][label] = _part_facts(timed[(*results.row_key(row), label)])
+                row["latency_parts"][label] = _part_facts(timed[(*key, label)])
+        spans = list(result.spans)
+        if (*key, END_TO_END) in timed:
+            e2e = timed[(*key, END_TO_END)]
+            row["latency_end_to_end"] = _part_facts(e2e, calibration)
+            spans += e2e.spans
+        if sampler.active:
+            row["gpu_throttled_samples"] = throttled_during(sampler.samples, spans)
+    environment = capture_environment(device)
+    gpu_while_timing = summarize_samples(sampler.samples)
     return {
         "schema": results.SCHEMA,
         "run_id": None,  # set when written
         "created": created.isoformat(timespec="seconds"),
         "config": cfg.record(threads=torch.get_num_threads()),
-        "environment": capture_environment(device),
+        "environment": environment,
+        "protocol": protocol_record(cfg, environment, rows, gpu_while_timing),
+        "gpu_while_timing": gpu_while_timing,
         "calibration": {
             "name": CALIBRATION_NAME,
             **summarize(calibration.samples_ms),
@@ -216,10 +247,15 @@ def _part_workloads(
     return workloads
 
 
-def _part_facts(result: Timed) -> dict:
+def _part_facts(result: Timed, calibration: Timed | None = None) -> dict:
+    """A latency record (a part's, or the end-to-end one with its median over the
+    calibration's, round by round)."""
     if result.error:
         return {"error": result.error}
-    return {**summarize(result.samples_ms), "samples_ms": result.samples_ms, "error": None}
+    facts = {**summarize(result.samples_ms), "samples_ms": result.samples_ms, "error": None}
+    if calibration is not None:
+        facts["normalized"] = statistics.median(result.relative_to(calibration))
+    return facts
 
 
 def _count(model: nn.Module, inputs, cfg: RunConfig) -> dict:

@@ -160,12 +160,20 @@ def test_detector_scope_deploy_form(tmp_path):
     assert row["params"] < 42_891_372  # fused RepVGG branches
     assert set(row["params_parts"]) == {"backbone", "input_proj", "intra", "fusion", "decoder"}
     assert abs(row["flops_crosscheck_diff_pct"]) < 1.0
+    # a detector row has its end-to-end latency too, timed in the same rounds, and the card
+    e2e = row["latency_end_to_end"]
+    assert e2e["samples"] == 2 and len(e2e["samples_ms"]) == 2 and e2e["normalized"] > 0
+    assert "End-to-end latency: a 1280x720 uint8 frame" in doc["protocol"]["card"]
+    assert "Protocol. Forward latency: the detector alone" in " ".join(result.output.split())
 
 
 @pytest.mark.parametrize(
     ("options", "config"),
     [
-        (["--dtype", "bf16", "--channels-last"], {"dtype": "bf16", "channels_last": True}),
+        (
+            ["--dtype", "bf16", "--channels-last", "--allow-emulated"],
+            {"dtype": "bf16", "channels_last": True, "allow_emulated": True},
+        ),
         (["--runtime", "compile", "--no-flops"], {"runtimes": ["compile"], "flops": False}),
     ],
 )

@@ -114,3 +114,12 @@ def test_the_command_line_answers_without_torch_or_matplotlib(args):
     probe = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True,
                            text=True, cwd=REPO, timeout=60, check=True)  # fmt: skip
     assert probe.stdout.strip().splitlines()[-1] == "[]", probe.stdout[-500:]
+
+
+def test_a_sweep_job_does_not_load_the_reports():
+    # every job of a sweep imports rtbench.sweep.point (and the runner): no matplotlib, no pandas
+    code = ("import sys, rtbench.sweep.point; "
+            "print(sorted(m for m in ('matplotlib', 'pandas') if m in sys.modules))")  # fmt: skip
+    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           cwd=REPO, timeout=60, check=True)  # fmt: skip
+    assert probe.stdout.strip() == "[]"

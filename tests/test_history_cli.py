@@ -99,6 +99,10 @@ def test_check_of_a_file_against_history_gates_against_the_last_stable_segment(
     assert "baseline E (eager): 6 run(s) of the history since c06" in against_history.output
     assert "baseline A (eager): 12 run(s)" in against_history.output
     assert read_points(db)["id"].nunique() == 12  # a results file checked is not recorded
+    as_json = invoke("check", current, "--baseline", baseline, "--against", "history",
+                     "--history", db, "--format", "json")  # fmt: skip
+    assert json.loads(as_json.stdout)["exit_code"] == 0  # stdout is the JSON, the notes on stderr
+    assert "6 run(s) of the history since c06" in as_json.stderr
 
     nothing = invoke("check", current, "--baseline", baseline, "--against", "history",
                      "--history", tmp_path / "none.duckdb")  # fmt: skip
@@ -108,8 +112,8 @@ def test_check_of_a_file_against_history_gates_against_the_last_stable_segment(
 def this_machine(document: dict) -> dict:
     """The document as measured here: the environment facts the fingerprint is made of."""
     env = capture_environment(torch.device("cpu"))
-    document["environment"].update({k: env[k] for k in ("cpu_model", "cpu_count",
-                                                         "device_name", "torch")})  # fmt: skip
+    facts = ("cpu_model", "cpu_count", "device_name", "torch", "fingerprint")
+    document["environment"].update({k: env[k] for k in facts if k in env})
     return document
 
 

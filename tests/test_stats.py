@@ -24,6 +24,7 @@ def test_summarize_matches_numpy_percentiles():
         assert s["samples"] == n
         assert s["median_ms"] == pytest.approx(np.median(xs))
         assert s["p90_ms"] == pytest.approx(np.percentile(xs, 90))
+        assert s["p95_ms"] == pytest.approx(np.percentile(xs, 95))
         assert s["p99_ms"] == pytest.approx(np.percentile(xs, 99))
         assert s["iqr_ms"] == pytest.approx(np.percentile(xs, 75) - np.percentile(xs, 25))
         assert s["mean_ms"] == pytest.approx(np.mean(xs))
@@ -111,12 +112,14 @@ def test_calibration_workload_is_quick_and_deterministic():
 
 
 # What a CPU core can do at most in fp32: two AVX-512 FMA units (2 x 16 lanes x 2 FLOPs) a cycle,
-# at 5 GHz, past any server clock. A figure above it is a counting error (n^3 instead of 2 n^3
-# the other way round, seconds for ms), one far below 1 GFLOP/s a timing error.
+# at 5 GHz, past any server clock. A figure above it is a counting error (2 n^3 counted twice,
+# ms taken for seconds). The floor is loose: beside other test suites on 2 cores, torch's
+# threads waiting for each other made a 128x128 product take 22 ms (0.19 GFLOP/s).
 MAX_FP32_FLOPS_PER_CORE = 64 * 5e9
+MIN_GFLOPS = 0.01
 
 
 def test_measure_peak_gflops_is_what_the_machine_can_do():
     g = measure_peak_gflops(torch.device("cpu"), torch.float32, seconds=0.1)
     assert math.isfinite(g)
-    assert 1.0 < g < (os.cpu_count() or 1) * MAX_FP32_FLOPS_PER_CORE / 1e9
+    assert MIN_GFLOPS < g < (os.cpu_count() or 1) * MAX_FP32_FLOPS_PER_CORE / 1e9

@@ -8,18 +8,21 @@ import os
 import signal
 import stat
 import threading
+import time
 
 import pandas as pd
 import pytest
+from submitit.core.utils import DelayedSubmission
 from synthetic import results_document
 from typer.testing import CliRunner
 
 from rtbench.cli import app
 from rtbench.files import write_json
-from rtbench.sweep import SweepError
-from rtbench.sweep.executors import ExecutorSettings, run_sweep
+from rtbench.sweep import SweepError, executors
+from rtbench.sweep.executors import ExecutorSettings, live_slurm_jobs, run_sweep, signal_delay_s
 from rtbench.sweep.grid import make_grid
-from rtbench.sweep.point import run_point
+from rtbench.sweep.point import job_threads, run_point
+from rtbench.sweep.squeue import GONE, SlurmState, read_squeue, slurm_ending
 from rtbench.sweep.store import SweepStore
 
 runner = CliRunner()
@@ -215,14 +218,18 @@ def test_local_executor_runs_a_point_as_a_submitit_job(tmp_path):
 # ---------------------------------------------------------------------------- SLURM, faked
 
 
-def fake_slurm(tmp_path, monkeypatch, sbatch_fails: bool = False):
-    """sbatch (records its script), srun and scancel (records its arguments) on PATH."""
+QUEUED = "printf '4242_0|PENDING|Priority\\n4242_1|PENDING|Priority\\n4242_2|PENDING|None\\n'\n"
+
+
+def fake_slurm(tmp_path, monkeypatch, sbatch_fails: bool = False, squeue: str = QUEUED):
+    """sbatch (records its script), srun, squeue (`squeue`: its body; by default the jobs of
+    array 4242 are queued) and scancel (records its arguments) on PATH."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     sbatch = ('echo "sbatch: error: invalid partition specified: gpu" >&2; exit 1\n'
               if sbatch_fails else
               'cp "$1" "$(dirname "$0")/script.sh"; echo "Submitted batch job 4242"\n')  # fmt: skip
-    scripts = {"sbatch": sbatch, "srun": "exit 0\n",
+    scripts = {"sbatch": sbatch, "srun": "exit 0\n", "squeue": squeue,
                "scancel": 'echo "$@" >> "$(dirname "$0")/scancel.log"\n'}  # fmt: skip
     for name, body in scripts.items():
         path = bin_dir / name
@@ -271,6 +278,7 @@ def test_slurm_batch_script_and_ctrl_c(tmp_path, monkeypatch):
         "--qos=normal",
         "--array=0-2%2",
         "--job-name=rtbench-cluster",
+        "--signal=USR2@90",
         f"--output={folder}/jobs/%A_%a_0_log.out",
     ):
         assert f"#SBATCH {line}" in lines  # fmt: skip
@@ -283,10 +291,10 @@ def test_slurm_batch_script_and_ctrl_c(tmp_path, monkeypatch):
 
 
 def test_resume_refuses_a_point_whose_slurm_job_still_runs(tmp_path, monkeypatch):
-    bin_dir = fake_slurm(tmp_path, monkeypatch)
-    sacct = bin_dir / "sacct"
-    sacct.write_text("#!/bin/sh\nprintf 'JobID|State|NodeList\\n4242_1|RUNNING|node1\\n'\n")
-    sacct.chmod(sacct.stat().st_mode | stat.S_IEXEC)
+    # squeue, not sacct: a cluster without an accounting database has no sacct.
+    fake_slurm(
+        tmp_path, monkeypatch, squeue="printf '4242_0|COMPLETED|None\\n4242_1|RUNNING|None\\n'"
+    )
     store = tiny_store(tmp_path)
     store.record_jobs("slurm", {"s96-b1-fp32": "4242_1"})
     out = one_line_error(invoke("sweep", "--resume", store.folder))
@@ -303,3 +311,127 @@ def test_slurm_submission_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
     out = one_line_error(invoke(*args))
     assert out.startswith('error: --executor slurm: Could not detect "srun"')
+
+
+def test_a_job_that_slurm_ended_gets_a_status_from_squeue(tmp_path, monkeypatch):
+    # No result and no status from the jobs: one cancelled as it ran, one past its time limit
+    # before it started. squeue says so (sacct, which submitit asks, may not exist). The sweep
+    # folder is given relative: the jobs get it absolute (they may start elsewhere).
+    fake_slurm(tmp_path, monkeypatch,
+               squeue="printf '4242_0|CANCELLED|None\\n4242_1|TIMEOUT|TimeLimit\\n'\n")  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    store = tiny_store(tmp_path)
+    store.folder = store.folder.relative_to(tmp_path)
+    first, second = (p.id for p in store.grid.points)
+    store.set_status(first, "running", pid=1, host="node1", attempt=1)
+    seen = []
+    run_sweep(store, ExecutorSettings(name="slurm"), lambda p, status: seen.append((p, status)))
+    statuses = dict(seen)
+    cancelled, timed_out = statuses[first], statuses[second]
+    assert cancelled["status"] == "interrupted" and cancelled["slurm_state"] == "CANCELLED"
+    assert cancelled["host"] == "node1" and cancelled["attempt"] == 1  # where it ran, kept
+    assert cancelled["error"] == (
+        "job 4242_0 was cancelled (scancel, by a user or an administrator) before the point "
+        "finished (SLURM state CANCELLED)"
+    )
+    assert timed_out == store.status(second)  # recorded in the sweep folder
+    assert timed_out["status"] == "failed" and timed_out["slurm_reason"] == "TimeLimit"
+    assert timed_out["error"] == (
+        "job 4242_1 reached its time limit (--timeout-min) before the point started "
+        "(SLURM state TIMEOUT, reason TimeLimit)"
+    )
+    submitted = DelayedSubmission.load(store.jobs_dir / "4242_0_submitted.pkl")
+    assert submitted.args == (str(tmp_path / store.folder), first)
+
+
+def test_a_job_that_exited_without_a_result_is_given_time_for_it(tmp_path, monkeypatch):
+    # COMPLETED in squeue, but no result file yet: on NFS it may show late; then the point fails.
+    fake_slurm(tmp_path, monkeypatch, squeue="printf '4242|COMPLETED|None\\n'\n")
+    monkeypatch.setattr(executors, "RESULT_GRACE_S", 0.5)
+    store = tiny_store(tmp_path, sizes=(64,))
+    t0 = time.monotonic()
+    run_sweep(store, ExecutorSettings(name="slurm"), lambda p, status: None)
+    assert time.monotonic() - t0 >= 0.5
+    assert store.status("s64-b1-fp32")["error"] == (
+        "job 4242 exited before the point started (SLURM state COMPLETED)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("state", "started", "outcome", "error"),
+    [
+        (SlurmState("CANCELLED by 1000"), True, "interrupted",  # sacct's form
+         "job 7_1 was cancelled (scancel, by a user or an administrator) before the point "
+         "finished (SLURM state CANCELLED by 1000)"),
+        (SlurmState("PREEMPTED"), True, "interrupted",
+         "job 7_1 was preempted before the point finished (SLURM state PREEMPTED)"),
+        (SlurmState("NODE_FAIL", "NodeDown"), False, "failed",
+         "job 7_1 lost its node (a node failure) before the point started (SLURM state "
+         "NODE_FAIL, reason NodeDown)"),
+        (SlurmState("OUT_OF_MEMORY"), True, "failed",
+         "job 7_1 ran out of memory before the point finished (SLURM state OUT_OF_MEMORY)"),
+        (GONE, True, "failed",
+         "job 7_1 left the SLURM queue before the point finished (SLURM state UNKNOWN, reason "
+         "no longer in the queue)"),
+        (SlurmState("SOMETHING_NEW"), True, "failed",
+         "job 7_1 ended (SOMETHING_NEW) before the point finished (SLURM state SOMETHING_NEW)"),
+    ],
+)  # fmt: skip
+def test_slurm_ending_names_the_state_and_reason(state, started, outcome, error):
+    assert slurm_ending("7_1", state, started) == (outcome, error)
+
+
+def test_read_squeue_states_and_which_have_ended():
+    states = read_squeue("12_0|CANCELLED|None\n12_1|PENDING|JobArrayTaskLimit\n"
+                         "13|COMPLETING|(null)\n\n14_2|RUNNING|\n")  # fmt: skip
+    assert states == {"12_0": SlurmState("CANCELLED"),
+                      "12_1": SlurmState("PENDING", "JobArrayTaskLimit"),
+                      "13": SlurmState("COMPLETING"), "14_2": SlurmState("RUNNING")}  # fmt: skip
+    assert [s.ended for s in states.values()] == [True, False, False, False]
+    assert GONE.ended and SlurmState("TIMEOUT").ended and not SlurmState("REQUEUED").ended
+
+
+@pytest.mark.parametrize(
+    ("squeue", "live"),
+    [
+        ("printf '4242_1|PENDING|Priority\\n'", {"s96-b1-fp32": "job 4242_1 PENDING"}),
+        ("printf '4242_1|CANCELLED|None\\n'", {}),
+        # every job id unknown to SLURM (ended long ago): nothing runs
+        ("echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1", {}),
+    ],
+)
+def test_live_slurm_jobs_from_squeue(tmp_path, monkeypatch, squeue, live):
+    fake_slurm(tmp_path, monkeypatch, squeue=squeue + "\n")
+    store = tiny_store(tmp_path)
+    store.record_jobs("slurm", {"s96-b1-fp32": "4242_1"})
+    assert live_slurm_jobs(store, ["s64-b1-fp32", "s96-b1-fp32"]) == live
+
+
+def test_resume_refuses_when_squeue_cannot_say(tmp_path, monkeypatch):
+    error = "slurm_load_jobs error: Unable to contact slurm controller (connect failure)"
+    fake_slurm(tmp_path, monkeypatch, squeue=f"echo '{error}' >&2; exit 1\n")
+    store = tiny_store(tmp_path)
+    store.record_jobs("slurm", {"s96-b1-fp32": "4242_1"})
+    out = one_line_error(invoke("sweep", "--resume", store.folder))
+    assert out == (f"error: cannot tell whether this sweep's SLURM jobs still run ({error}); "
+                   "resume when squeue answers")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("threads", "environ", "expected"),
+    [
+        (None, {}, None),  # torch's choice
+        (None, {"SLURM_CPUS_PER_TASK": "4"}, 4),
+        (2, {"SLURM_CPUS_PER_TASK": "4"}, 2),  # the grid's threads win
+        (None, {"SLURM_CPUS_PER_TASK": ""}, None),
+        (None, {"SLURM_CPUS_PER_TASK": "0"}, None),
+        (None, {"SLURM_CPUS_PER_TASK": "4(x2)"}, None),
+    ],
+)
+def test_a_slurm_job_measures_with_the_cpus_it_was_given(threads, environ, expected):
+    assert job_threads(threads, environ) == expected
+
+
+def test_slurm_warns_a_job_in_the_last_quarter_of_a_short_limit():
+    # 90 s before the end, as submitit does, only where the limit leaves room for it.
+    assert [signal_delay_s(m) for m in (1, 2, 5, 6, 60)] == [15, 30, 75, 90, 90]

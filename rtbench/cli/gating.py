@@ -1,11 +1,15 @@
-"""`check`: the latency regression gate, as CI runs it (rtbench.check does the work)."""
+"""`check`: the latency regression gate, as CI runs it (rtbench.check does the work). It speaks
+CI's languages too: a JUnit file, a Markdown job summary where $GITHUB_STEP_SUMMARY is set, and
+JSON on stdout."""
 
+import json
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from rtbench.cli.app import app, console, console_text, warning
+from rtbench.cli.app import app, console, console_text, err_console, warning
 from rtbench.cli.errors import user_errors
 from rtbench.cli.history import Against, baseline_for_check, check_history, record_runs
 from rtbench.cli.measuring import CACHE, DEFAULT_BASELINE, measure
@@ -18,6 +22,8 @@ from rtbench.cli.options import (
 )
 from rtbench.gate import DEFAULT_ALPHA, DEFAULT_THRESHOLD, GateError, Settings
 from rtbench.spec import DEFAULT_VARIANTS_DIR
+
+FORMATS = ("text", "json")
 
 
 @app.command()
@@ -33,6 +39,12 @@ def check(
     ] = DEFAULT_THRESHOLD,
     alpha: Annotated[float, typer.Option(help="Mann-Whitney significance.")] = DEFAULT_ALPHA,
     allow_growth: Annotated[bool, typer.Option(help="Let params and GMACs grow.")] = False,
+    junit: Annotated[
+        Path | None, typer.Option(help="Also write the verdicts as a JUnit XML file.")
+    ] = None,
+    format: Annotated[
+        str, typer.Option("--format", help="text (tables), or json (the report on stdout).")
+    ] = "text",
     variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR,
     results_dir: ResultsDir = DEFAULT_RESULTS_DIR,
     against: Annotated[
@@ -42,61 +54,82 @@ def check(
     ] = Against.file,
     history: HistoryPath = DEFAULT_HISTORY,
 ) -> None:  # fmt: skip
-    """Exit 1 when a variant got slower or bigger than the baseline, 0 otherwise, 2 on unusable
-    input. Latency is compared normalized by a calibration workload timed in the same run; when
-    measuring, a slower variant is measured again and fails only if the slowdown repeats. A run
-    measured here is recorded in the history."""
+    """Exit 0 when no variant got slower or bigger than the baseline, 1 on a regression, 3 when
+    the gate cannot tell (check again on an idle machine), 2 on unusable input. Latency is
+    compared normalized by a calibration workload timed in the same run; when measuring, a
+    slower variant is measured again and fails only if the slowdown repeats. A run measured here
+    is recorded in the history."""
     from rtbench.check import judge, run_check
-    from rtbench.files import check_output_location, write_json
-    from rtbench.report.gate import render, verdict_line, warnings
+    from rtbench.files import check_output_file, check_output_location, write_atomic, write_json
+    from rtbench.report.gate import (
+        as_json,
+        junit_xml,
+        markdown_summary,
+        render,
+        verdict_line,
+        warnings,
+    )
     from rtbench.report.write import write_run
     from rtbench.results import load_results
     from rtbench.spec import load_variants
 
     if not 0 < threshold < 10 or not 0 < alpha < 1:
         raise GateError("--threshold must be in (0, 10) and --alpha in (0, 1)")
+    if format not in FORMATS:
+        raise GateError(f"--format {format!r}: choose from {', '.join(FORMATS)}")
+    if junit is not None:
+        check_output_file(junit, f"--junit {junit}")  # before minutes of measuring, not after
+    say = console.print if format == "text" else err_console.print  # stdout is the JSON's
     settings = Settings(threshold, alpha, allow_growth)
     base, label = load_results(baseline), str(baseline)
     given = load_results(current) if current is not None else None
     if against is Against.history:
-        base, label = baseline_for_check(base, baseline, history, given)
+        base, label = baseline_for_check(base, baseline, history, given, say)
     if current is None:
         check_output_location(results_dir, None)  # before minutes of measuring, not after
         check_history(history)
         run_dir: Path | None = None
+        again: list[Path] = []
 
         def measure_and_keep(names: list[str], cfg) -> dict:
             """Each document is written as soon as it is measured: nothing measured is lost."""
             nonlocal run_dir
             if run_dir is not None:
-                console.print(console_text(f"confirming a slowdown: measuring {', '.join(names)}"
-                                           " again"))  # fmt: skip
+                say(console_text(f"measuring {', '.join(names)} again"))
             document = measure(names, cfg, variants_dir, results_dir / CACHE)
             if run_dir is None:
                 run_dir, notes = write_run(document, results_dir, None, plots=False)
-                console.print(console_text(f"current: {run_dir}"))
+                say(console_text(f"current: {run_dir}"))
                 for message in notes:
                     warning(message)
             else:
-                document["run_id"] = f"{run_dir.name}-confirmation"
-                write_json(run_dir / "confirmation.json", document)
-                console.print(console_text(f"second measurement: {run_dir / 'confirmation.json'}"))
+                name = "confirmation" + (f"-{len(again) + 1}" if again else "")
+                document["run_id"] = f"{run_dir.name}-{name}"
+                again.append(run_dir / f"{name}.json")
+                write_json(again[-1], document)
+                say(console_text(f"measured again: {again[-1]}"))
             return document
 
         checked = run_check(base, load_variants(variants_dir), measure_and_keep, settings)
     else:
         checked = judge(base, given, None, settings)
     report = checked.report
-    console.print(render(report))
+    if format == "json":
+        typer.echo(json.dumps(as_json(report, label), indent=2))
+    else:
+        console.print(render(report))
     for message in warnings(report):
         warning(message)
-    console.print(console_text(verdict_line(report, label)))
-    recorded = [
-        record_runs(history, [d], source)
-        for d, source in ((checked.current, "check"), (checked.again, "confirmation"))
-        if d is not None
-    ]
-    if report.failed:
-        raise typer.Exit(1)
-    if not all(recorded):
-        raise typer.Exit(2)
+    recorded = [record_runs(history, [d], source, say) for d, source in
+                ((checked.current, "check"), *((d, "confirmation") for d in checked.again))
+                if d is not None]  # fmt: skip
+    if junit is not None:
+        write_atomic(junit, junit_xml(report, label))
+        say(console_text(f"junit: {junit}"))
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:  # appended, as GitHub asks
+            handle.write(markdown_summary(report, label))
+    say(console_text(verdict_line(report, label)))
+    code = report.outcome.exit_code
+    raise typer.Exit(code if code or all(recorded) else 2)  # a history not written: 2

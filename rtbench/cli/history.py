@@ -130,9 +130,10 @@ def check_history(history: Path) -> None:
     check_output_file(history, f"--history {history}")
 
 
-def record_runs(history: Path, documents: list[dict], source: str) -> bool:
-    """Append measured documents to the history, saying where; False (the error said in one
-    line) when it could not be written: what was measured is in its results files already."""
+def record_runs(history: Path, documents: list[dict], source: str, say=console.print) -> bool:
+    """Append measured documents to the history, saying where (with `say`); False (the error
+    said in one line) when it could not be written: what was measured is in its results files
+    already."""
     from rtbench.history.store import current_branch, record
 
     if not documents:
@@ -142,22 +143,22 @@ def record_runs(history: Path, documents: list[dict], source: str) -> bool:
     except (BenchError, OSError) as err:
         error(f"history not recorded: {err}")
         return False
-    console.print(console_text(f"history: {history} ({recorded.added} run(s) recorded)"))
+    say(console_text(f"history: {history} ({recorded.added} run(s) recorded)"))
     return True
 
 
 def baseline_for_check(
-    fallback: dict, fallback_path: Path, history: Path, current: dict | None
+    fallback: dict, fallback_path: Path, history: Path, current: dict | None, say=console.print
 ) -> tuple[dict, str]:
     """The baseline `check --against history` gates against, and how to name it: the last stable
     segment of each series of the --baseline file's rows (on the machine and calibration of
     `current`, else of this machine, measuring now); the file's rows where the history has no
-    such series, or no history at all."""
+    such series, or no history at all. Notes go to `say` (stderr where stdout is JSON)."""
     from rtbench.history.baseline import history_baseline
     from rtbench.history.store import document_key, fingerprint, read_points
 
     if not history.is_file():
-        console.print(console_text(f"no history at {history}: gating against {fallback_path}"))
+        say(console_text(f"no history at {history}: gating against {fallback_path}"))
         return fallback, str(fallback_path)
     if current is not None:
         machine, calibration = fingerprint(current["environment"]), current["calibration"]["name"]
@@ -168,12 +169,12 @@ def baseline_for_check(
     made = history_baseline(read_points(history), fallback, fingerprint=machine,
                             calibration=calibration, config=config, exclude=exclude)  # fmt: skip
     if not made.series:
-        console.print(console_text(f"{history} has no series of this workload on this machine: "
+        say(console_text(f"{history} has no series of this workload on this machine: "
                                    f"gating against {fallback_path}"))  # fmt: skip
         return made.document, str(fallback_path)
     for (variant, runtime), s in made.series.items():
         segment = s.segment
-        console.print(
+        say(
             console_text(
                 f"baseline {variant} ({runtime}): {len(segment)} run(s) of the history since "
                 f"{_commit(segment.iloc[0]['git_commit'])} ({len(s.change_points)} change point(s))"
@@ -181,7 +182,7 @@ def baseline_for_check(
         )
     if made.rows_from_file:
         names = ", ".join(f"{v} ({r})" for v, r in made.rows_from_file)
-        console.print(console_text(f"baseline {names}: from {fallback_path} (no series)"))
+        say(console_text(f"baseline {names}: from {fallback_path} (no series)"))
     return made.document, f"history {history}"
 
 

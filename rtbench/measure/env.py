@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 import rtbench
+from rtbench.measure.machine import cpu_model, fingerprint, machine_record
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,6 +35,9 @@ def capture_environment(device: torch.device) -> dict:
         "cudnn_benchmark": torch.backends.cudnn.benchmark,
         "cuda": torch.version.cuda,
     }
+    env["machine"] = machine_record(device)
+    env["fingerprint"] = fingerprint(env["machine"], {"torch": torch.__version__,
+                                                      "cuda": torch.version.cuda})  # fmt: skip
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         env.update(
@@ -46,16 +50,6 @@ def capture_environment(device: torch.device) -> dict:
             **_nvidia_smi(device.index or 0),
         )
     return env
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _git(*args: str) -> str | None:

@@ -63,13 +63,17 @@ class Workload:
     clock: Clock  # how that call is clocked
 
 
-def warm_up(fn: Callable[[], object], clock: Clock, plan: TimingPlan) -> list[float]:
-    """Untimed-in-the-results calls until timings settle; returns the warm-up latencies."""
+def warm_up(
+    fn: Callable[[], object], clock: Clock, plan: TimingPlan, gap_s: float = 0.0
+) -> list[float]:
+    """Untimed-in-the-results calls until timings settle, paced as the timed calls will be;
+    returns the warm-up latencies."""
     seen: list[float] = []
     budget = plan.min_time_s if plan.max_warmup_s is None else plan.max_warmup_s
     deadline = time.perf_counter() + budget
     while True:
         seen.append(clock(fn))
+        _pause(gap_s)
         enough = len(seen) >= max(plan.warmup, 2 * plan.settle_window)
         if len(seen) >= plan.warmup and time.perf_counter() > deadline:
             return seen
@@ -90,6 +94,7 @@ class Timed:
     warmup_ms: list[float]
     error: str | None = None
     rounds: list[int] = field(default_factory=list)  # the round each sample was taken in
+    spans: list[tuple[float, float]] = field(default_factory=list)  # perf_counter, each call
 
     def relative_to(self, reference: "Timed") -> list[float]:
         """Each sample over the reference's sample from the nearest round (the same round when
@@ -108,18 +113,20 @@ def measure_interleaved(
     plan: TimingPlan,
     on_sample: Callable[[Hashable], None] = lambda key: None,
     describe_error: Callable[[BaseException], str] = str,
+    gap_s: float = 0.0,
 ) -> dict[Hashable, Timed]:
     """Time every workload in interleaved rounds (A B C ... A B C ...), each with its own clock.
 
     Each workload's samples are spread evenly over the rounds, so a fast workload that needs more
     samples than a slow one still sees the whole run's drift. A workload that raises is recorded
-    with its error and dropped; the others go on.
+    with its error and dropped; the others go on. With `gap_s`, every call (warm-up included) is
+    followed by that long a sleep, untimed: calls paced as a camera feeds frames.
     """
     results: dict[Hashable, Timed] = {}
     wanted: dict[Hashable, int] = {}
     for key, work in workloads.items():
         try:
-            warm = warm_up(work.step, work.clock, plan)
+            warm = warm_up(work.step, work.clock, plan, gap_s)
         except Exception as err:  # noqa: BLE001 - recorded in the row, the table goes on
             results[key] = Timed([], [], describe_error(err))
             continue
@@ -136,13 +143,21 @@ def measure_interleaved(
                     continue
                 due = (r + 1) * n // rounds - r * n // rounds  # Bresenham spread
                 for _ in range(due):
+                    started = time.perf_counter()
                     try:
                         timed.samples_ms.append(workloads[key].clock(workloads[key].step))
                     except Exception as err:  # noqa: BLE001
                         timed.error = describe_error(err)
                         break
+                    timed.spans.append((started, time.perf_counter()))
                     timed.rounds.append(r)
                     on_sample(key)
+                    _pause(gap_s)
     finally:
         gc.enable()
     return results
+
+
+def _pause(seconds: float) -> None:
+    if seconds > 0:
+        time.sleep(seconds)

@@ -10,7 +10,9 @@ claimed change, or within 5 percentage points for small claims (-8% accepts -13%
 
 The paper's latency is TensorRT FP16 on a T4; the measured one is this run's runtime on this run's
 device, so only the direction is expected to carry over reliably. Each runtime of a run is judged
-on its own.
+on its own. Latencies that tie (their CIs overlap, or they differ by under 5%:
+rtbench.report.ties) have no direction: the claim's direction is marked "tie", neither agreeing
+nor differing.
 """
 
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from rich.text import Text
 
 from rtbench import results
 from rtbench.report.base import Report
+from rtbench.report.ties import TIE_FRACTION, tied
 from rtbench.report.vocabulary import (
     PAPER_PROTOCOL,
     PAPER_SHORT,
@@ -111,10 +114,14 @@ def evaluate_claims(document: dict, runtime: str | None = None) -> list[dict]:
         latency = _change(row.get("latency_median_ms"), ref.get("latency_median_ms"))
         params = _change(row.get("params"), ref.get("params"))
         lat_dir, lat_size = _marks(latency, claim.latency_change)
+        tie = tied(row, ref)
+        if tie:
+            lat_dir = None  # no direction to agree or differ with
         par_dir, par_size = _marks(params, claim.params_change)
         record.update(
             status="ok",
             reason=None,
+            latency_tie=tie,
             latency_change_measured=latency,
             latency_direction_agrees=lat_dir,
             latency_size_agrees=lat_size,
@@ -160,6 +167,7 @@ def _all(*marks: bool | None) -> bool | None:
 def _unmeasured() -> dict:
     return {
         "status": "not measured",
+        "latency_tie": None,
         "latency_change_measured": None,
         "latency_direction_agrees": None,
         "latency_size_agrees": None,
@@ -177,8 +185,8 @@ HEADERS = ("Claim", "AP gain (paper)", "Change in", "Paper", "Measured", "Direct
 QUANTITIES = ("latency", "params")
 
 
-def _lines(claims: list[dict]) -> list[tuple[list[str], bool | None, bool | None]]:
-    """Cells of the text columns, and the direction and size marks, per table line."""
+def _lines(claims: list[dict]) -> list[tuple[list[str], str, bool | None]]:
+    """Cells of the text columns, the direction's word and the size mark, per table line."""
     out = []
     for c in claims:
         for quantity in QUANTITIES:
@@ -191,12 +199,17 @@ def _lines(claims: list[dict]) -> list[tuple[list[str], bool | None, bool | None
                 measured = f"not measured ({c['reason']})"
             cells = [c["claim"], f"{c['paper_ap_delta']:+.1f} AP", quantity, percent(claimed),
                      measured]  # fmt: skip
-            out.append((cells, c[f"{quantity}_direction_agrees"], c[f"{quantity}_size_agrees"]))
+            direction = c[f"{quantity}_direction_agrees"]
+            word = "tie" if quantity == "latency" and c["latency_tie"] else _mark(direction)
+            out.append((cells, word, c[f"{quantity}_size_agrees"]))
     return out
 
 
 def _mark(agrees: bool | None) -> str:
     return "n/a" if agrees is None else ("agrees" if agrees else "differs")
+
+
+_WORD_AGREES = {"agrees": True, "differs": False}
 
 
 def notes(claims: list[dict]) -> list[str]:
@@ -209,7 +222,9 @@ def notes(claims: list[dict]) -> list[str]:
         "- Change = measured median latency (or params) of the variant / that of the reference "
         "- 1, both from this run and runtime.",
         f"- Size agrees when |measured - paper| <= max({SIZE_RELATIVE:.0%} of |paper|, "
-        f"{100 * SIZE_ABSOLUTE:.0f} percentage points). Direction agrees when the signs match.",
+        f"{100 * SIZE_ABSOLUTE:.0f} percentage points). Direction agrees when the signs match; "
+        f"a tie (the CIs overlap, or the latencies differ by under {TIE_FRACTION:.0%}) has no "
+        "direction.",
     ]
     if claims and claims[0]["scope"] != "detector":
         out.append(
@@ -222,7 +237,7 @@ def notes(claims: list[dict]) -> list[str]:
 
 def claims_markdown(claims: list[dict]) -> str:
     runtime = runtime_label(claims[0]["runtime"]) if claims else ""
-    rows = [[*map(markdown_text, cells), _mark(direction), _mark(size)]
+    rows = [[*map(markdown_text, cells), direction, _mark(size)]
             for cells, direction, size in _lines(claims)]  # fmt: skip
     lines = [f"## Paper claims (section 5.2), judged on {runtime}", ""]
     lines += markdown_table(list(HEADERS), rows, ("Claim", "Change in", "Direction", "Size"))
@@ -249,7 +264,8 @@ def claims_rich_table(claims: list[dict]) -> Table:
         justify = "right" if header in ("AP gain (paper)", "Paper", "Measured") else "left"
         table.add_column(header, justify=justify)
     for cells, direction, size in _lines(claims):
-        marks = [Text(_mark(m), style=MARK_STYLE[m]) for m in (direction, size)]
+        marks = [Text(direction, style=MARK_STYLE[_WORD_AGREES.get(direction)]),
+                 Text(_mark(size), style=MARK_STYLE[size])]  # fmt: skip
         table.add_row(*map(Text, cells), *marks)
     return table
 

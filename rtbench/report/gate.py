@@ -1,11 +1,21 @@
 """The regression gate's findings (rtbench.gate.GateReport) in words: the terminal table, a note
 per row saying what decided its verdict, and the warnings beside the verdicts."""
 
+import dataclasses
+
 from rich.table import Table
 from rich.text import Text
 
-from rtbench.gate import CALIBRATION_RATIO_WARN, Doubt, GateReport, GateRow, Shift, Verdict
-from rtbench.report.vocabulary import load_warnings
+from rtbench.gate import (
+    CALIBRATION_RATIO_WARN,
+    Doubt,
+    GateReport,
+    GateRow,
+    Outcome,
+    Shift,
+    Verdict,
+)
+from rtbench.report.vocabulary import load_warnings, markdown_table, markdown_text
 
 _VERDICT_STYLE = {
     Verdict.SLOWER: "bold red",
@@ -45,7 +55,8 @@ def against(shift: Shift) -> str:
 
 def note(row: GateRow, report: GateReport) -> str:
     """What decided the row's verdict, in one line."""
-    parts = []
+    parts = ["† its exported graph's outputs differ from PyTorch's (--allow-mismatch)"
+             if row.mismatched else ""]  # fmt: skip
     if row.verdict == Verdict.MISSING:
         parts.append("not in the current run")
     if row.error is not None or row.error_in_baseline:
@@ -71,16 +82,22 @@ def note(row: GateRow, report: GateReport) -> str:
     if row.doubted and report.doubt:
         parts.append(f"slower with the others against the calibration, but "
                      f"{doubt_text(report.doubt)}")  # fmt: skip
+    for n, look in enumerate(row.looks, start=2):
+        said = (f"measurement {n} {look.change:+.1%} against {against(look)} "
+                f"(p={fmt_p(look.p)}, needed +{look.needed:.0%}")  # fmt: skip
+        said += f" as {doubt_text(report.doubt)})" if report.doubt and n == 2 else ")"
+        if look.slower:
+            said += ": confirmed"
+        elif look.change <= report.settings.threshold:
+            said += ": not repeated, so noise"
+        else:
+            said += ": split"
+        parts.append(said)
+    if row.split:
+        parts.append("still split: check again on an idle machine")
     if row.second_error is not None:
-        parts.append(f"second measurement failed ({row.second_error}): not confirmed")
-    if row.second is not None:
-        said = (f"second measurement {row.second.change:+.1%} against {against(row.second)} "
-                f"(p={fmt_p(row.second.p)})")  # fmt: skip
-        if report.doubt:
-            said += f", needed +{row.second.needed:.0%} as {doubt_text(report.doubt)}"
-        confirmed = row.verdict == Verdict.SLOWER
-        parts.append(f"{said}: {'confirmed' if confirmed else 'not repeated, so noise'}")
-    return "; ".join(parts)
+        parts.append(f"measuring again failed ({row.second_error}): not confirmed")
+    return "; ".join(p for p in parts if p)
 
 
 def warnings(report: GateReport) -> list[str]:
@@ -95,6 +112,9 @@ def warnings(report: GateReport) -> list[str]:
             " or busy machine; contention skews normalized latencies by tens of percent"
         )
     out += [f"config {key} differs (baseline {b!r}, current {c!r})" for key, b, c in report.noted]
+    if report.machine:
+        said = "; ".join(f"{key} {b} / {c}" for key, b, c in sorted(report.machine, key=str))
+        out.append(f"the machines differ (baseline / current): {said}; information, not a failure")
     return out
 
 
@@ -136,9 +156,106 @@ def render(report: GateReport) -> Table:
 
 def verdict_line(report: GateReport, baseline: str) -> str:
     """The gate's last line: what CI greps for."""
-    verdict = "FAIL: regression" if report.failed else "pass"
     unsure = [f"{r.variant} ({r.runtime})" for r in report.rows
               if r.verdict == Verdict.INCONCLUSIVE]  # fmt: skip
+    verdict = {
+        Outcome.REGRESSION: "FAIL: regression",
+        Outcome.INCONCLUSIVE: "INCONCLUSIVE: check again on an idle machine",
+        Outcome.PASS: "pass",
+    }[report.outcome]
     if unsure:
-        verdict += f"; inconclusive for {', '.join(unsure)}: check again on an idle machine"
+        verdict += f"; inconclusive for {', '.join(unsure)}"
     return f"gate: {verdict} (baseline {baseline})"
+
+
+# ---------------------------------------------------------------------------- CI's languages
+
+GATE_SCHEMA = "rtbench.gate/1"  # `rtbench check --format json`
+
+
+def _shift_record(shift: Shift | None) -> dict | None:
+    return None if shift is None else dataclasses.asdict(shift)
+
+
+def as_json(report: GateReport, baseline: str) -> dict:
+    """The report as data, for machines: every row's verdict and evidence as fields."""
+    rows = []
+    for r in report.rows:
+        rows.append({
+            "variant": r.variant, "runtime": r.runtime, "verdict": r.verdict.value,
+            "failed": r.failed, "baseline_norm": r.baseline_norm, "current_norm": r.current_norm,
+            "vs_calibration": _shift_record(r.vs_calibration),
+            "vs_others": _shift_record(r.vs_others), "others_moved": r.others_moved,
+            "looks": [_shift_record(look) for look in r.looks], "samples": r.samples,
+            "params_change": r.params_change, "gmacs_change": r.gmacs_change, "grew": r.grew,
+            "doubted": r.doubted, "error": r.error, "second_error": r.second_error,
+            "note": note(r, report),
+        })  # fmt: skip
+    doubt = report.doubt and dataclasses.asdict(report.doubt)
+    return {"schema": GATE_SCHEMA, "outcome": report.outcome.value,
+            "exit_code": report.outcome.exit_code, "baseline": baseline,
+            "settings": dataclasses.asdict(report.settings), "doubt": doubt,
+            "calibration_ms": {"baseline": report.calibration_ms[0],
+                               "current": report.calibration_ms[1]},
+            "warnings": warnings(report), "rows": rows}  # fmt: skip
+
+
+def _percent(shift: Shift | None) -> str:
+    return "-" if shift is None else f"{shift.change:+.1%}"
+
+
+def markdown_summary(report: GateReport, baseline: str) -> str:
+    """A job summary (GitHub's $GITHUB_STEP_SUMMARY): the outcome, then a row per variant."""
+    title = {Outcome.PASS: "pass", Outcome.REGRESSION: "FAIL: regression",
+             Outcome.INCONCLUSIVE: "inconclusive: check again on an idle machine"}  # fmt: skip
+    lines = [f"### rtbench check: {title[report.outcome]}", "",
+             f"Baseline `{markdown_text(baseline)}`; threshold "
+             f"{report.settings.threshold:.0%}, alpha {report.settings.alpha:g}; latency "
+             "normalized by the calibration workload of the same run.", ""]  # fmt: skip
+    cells = []
+    for r in report.rows:
+        looks = ", ".join(f"{look.change:+.1%}" for look in r.looks) or "-"
+        mark = "**" if r.failed else ""
+        cells.append([markdown_text(r.variant), markdown_text(r.runtime),
+                      _percent(r.vs_calibration), _percent(r.vs_others), fmt_p(r.p_value),
+                      looks, f"{mark}{r.verdict.value}{mark}",
+                      markdown_text(note(r, report)) or "-"])  # fmt: skip
+    headers = ["variant", "runtime", "vs calibration", "vs others", "p", "measured again",
+               "verdict", "why"]  # fmt: skip
+    lines += markdown_table(headers, cells, ("variant", "runtime", "verdict", "why"))
+    lines += [""] + [f"- warning: {markdown_text(w)}" for w in warnings(report)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def junit_xml(report: GateReport, baseline: str) -> str:
+    """A JUnit file: a testcase per variant and runtime; a regression is a failure carrying its
+    evidence, an inconclusive row is skipped with type "inconclusive", an error row an error."""
+    from xml.etree import ElementTree as ET
+
+    failures = sum(r.failed and r.verdict != Verdict.ERROR for r in report.rows)
+    errors = sum(r.failed and r.verdict == Verdict.ERROR for r in report.rows)
+    skipped = sum(r.verdict == Verdict.INCONCLUSIVE for r in report.rows)
+    counts = {"tests": len(report.rows), "failures": failures, "errors": errors,
+              "skipped": skipped}  # fmt: skip
+    suite = ET.Element("testsuite", name="rtbench check", **{k: str(v) for k, v in counts.items()})
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (("outcome", report.outcome.value), ("baseline", baseline),
+                        ("threshold", report.settings.threshold),
+                        ("alpha", report.settings.alpha)):  # fmt: skip
+        ET.SubElement(properties, "property", name=name, value=str(value))
+    for r in report.rows:
+        case = ET.SubElement(suite, "testcase", classname=f"rtbench.gate.{r.runtime}",
+                             name=r.variant)  # fmt: skip
+        evidence = note(r, report)
+        summary = f"{r.verdict.value}: {_percent(r.vs_calibration)} against the calibration"
+        if r.failed:
+            kind = "error" if r.verdict == Verdict.ERROR else "failure"
+            ET.SubElement(case, kind, message=summary, type=r.verdict.value).text = evidence
+        elif r.verdict == Verdict.INCONCLUSIVE:
+            ET.SubElement(case, "skipped", message=f"{summary}; {evidence}", type="inconclusive")
+        else:
+            ET.SubElement(case, "system-out").text = f"{summary}; {evidence}".rstrip("; ")
+    tree = ET.ElementTree(ET.Element("testsuites"))
+    tree.getroot().append(suite)
+    ET.indent(tree)
+    return ET.tostring(tree.getroot(), encoding="unicode", xml_declaration=True) + "\n"

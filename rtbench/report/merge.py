@@ -240,6 +240,14 @@ def markdown(merged: Merged, frame: pd.DataFrame, fits: pd.DataFrame, speed: pd.
              "Inputs: " + ", ".join(f"`{markdown_text(p)}`" for p in merged.inputs), "",
              markdown_text(describe_alike(merged, frame)), ""]  # fmt: skip
     lines += [f"- WARNING: {markdown_text(w)}" for w in merged.warnings]
+    cards: dict[str, list[str]] = {}
+    for source in merged.sources:
+        text = (source.document.get("protocol") or {}).get("card")
+        if text:
+            cards.setdefault(text, []).append(source.label)
+    for text, labels in cards.items():
+        which = "" if len(cards) == 1 else f" ({markdown_text(', '.join(labels))})"
+        lines += ["", f"**Protocol{which}.** {markdown_text(text)}"]
     if merged.missing:
         lines += ["", "## Missing points", ""]
         cells = [[markdown_text(m.label), m.status, markdown_text(m.reason)]

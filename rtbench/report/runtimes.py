@@ -6,7 +6,6 @@ between its ratios to A and the paper's, and whether it ranks the variants in th
 (Spearman's rank correlation, scipy). Shown only when a run timed several runtimes.
 """
 
-import math
 from io import BytesIO
 
 import pandas as pd
@@ -14,13 +13,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from rich.table import Table
 from rich.text import Text
-from scipy import stats
 
 from rtbench import results
 from rtbench.report.base import Report
 from rtbench.report.latex import escape
 from rtbench.report.plots import DPI, PAPER, PAPER_LABEL, SERIES, plain
 from rtbench.report.table3 import reference_row
+from rtbench.report.ties import spearman
 from rtbench.report.vocabulary import (
     PAPER_SHORT,
     cell,
@@ -57,16 +56,17 @@ def comparison_frame(document: dict) -> pd.DataFrame:
 
 def agreement_with_paper(document: dict) -> dict[str, dict]:
     """Per runtime: mean |ratio - paper ratio| over the variants with both, and Spearman's rho
-    of the latencies against the paper's (1: the paper's ranking exactly)."""
+    of the latencies against the paper's (1: the paper's ranking exactly), latencies that tie
+    (rtbench.report.ties) ranked alike."""
     frame = comparison_frame(document)
     out = {}
     for rt in results.runtimes_of(document):
         both = frame[frame[f"{rt}_ratio"].notna() & frame["paper_ratio"].notna()]
         ours, paper = both[f"{rt}_ratio"].astype(float), both["paper_ratio"].astype(float)
         mad = float((ours - paper).abs().mean()) if len(both) > 1 else None
-        rho = float(stats.spearmanr(ours, paper).statistic) if len(both) > 2 else None
-        out[rt] = {"variants": len(both), "mean_abs_ratio_diff": mad,
-                   "spearman": None if rho is None or math.isnan(rho) else rho}  # fmt: skip
+        rows = {r["variant"]: r for r in results.ok_rows(document, rt)}
+        rho = spearman([rows[v] for v in both["variant"]], list(paper))
+        out[rt] = {"variants": len(both), "mean_abs_ratio_diff": mad, "spearman": rho}
     return out
 
 
@@ -95,7 +95,8 @@ def _summary(document: dict) -> list[str]:
         mad, rho = fit["mean_abs_ratio_diff"], fit["spearman"]
         lines.append(
             f"- {runtime_label(rt)}: mean |ratio to A - paper's| = {cell(mad, '{:.3f}')}, "
-            f"Spearman's rho against the paper's latencies = {cell(rho, '{:.2f}')} "
+            f"Spearman's rho against the paper's latencies (ties ranked alike) = "
+            f"{cell(rho, '{:.2f}')} "
             f"({fit['variants']} variants)"
         )
     return [

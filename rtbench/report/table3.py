@@ -58,6 +58,8 @@ def table3_frame(document: dict, runtime: str) -> pd.DataFrame:
         rec = {key: r.get(key) for key in COLUMNS}
         rec["params_match"] = _params_match(r) if detector else "n/a"
         rec["status"] = "ok" if r["status"] == "ok" else f"error: {r['error']}"
+        if mismatched(r):
+            rec["status"] = "ok, timed though its outputs differ (†)"
         if ref is not None and r.get("latency_median_ms"):
             rec["rel_latency"] = r["latency_median_ms"] / ref["latency_median_ms"]
         if ref is not None and r.get("paper_latency_ms") and ref.get("paper_latency_ms"):
@@ -90,8 +92,9 @@ def title(document: dict, runtime: str) -> str:
     return f"Table 3 mirror: {describe_run(document, runtime)}"
 
 
-DETAIL_HEADERS = ["Variant", "median ms (95% CI)", "p90 ms", "p99 ms", "IQR ms", "samples",
-                  "x calib", "GFLOP/s", "% of peak", "peak MiB"]  # fmt: skip
+DETAIL_HEADERS = ["Variant", "median ms (95% CI)", "end-to-end ms", "pre/post share", "p90 ms",
+                  "p99 ms", "IQR ms", "samples", "x calib", "GFLOP/s", "% of peak",
+                  "peak MiB"]  # fmt: skip
 
 
 def detail_rows(document: dict, runtime: str) -> list[list[str]]:
@@ -104,8 +107,12 @@ def detail_rows(document: dict, runtime: str) -> list[list[str]]:
         ci += f"{r['latency_ci95_high_ms']:.2f})"
         memory = r.get("peak_memory_bytes")
         fraction = r.get("peak_fraction")
+        e2e = (r.get("latency_end_to_end") or {}).get("median_ms")
+        share = 1 - r["latency_median_ms"] / e2e if e2e else None
         rows.append([
-            r["variant"], ci, cell(r["latency_p90_ms"], "{:.2f}"),
+            r["variant"] + (" †" if mismatched(r) else ""), ci, cell(e2e, "{:.2f}"),
+            cell(None if share is None else 100 * share, "{:.0f}%"),
+            cell(r["latency_p90_ms"], "{:.2f}"),
             cell(r["latency_p99_ms"], "{:.2f}"), cell(r["latency_iqr_ms"], "{:.2f}"),
             str(r["latency_samples"]), cell(r["latency_normalized"], "{:.2f}"),
             cell(r.get("achieved_gflops_per_s"), "{:.1f}"),
@@ -117,11 +124,23 @@ def detail_rows(document: dict, runtime: str) -> list[list[str]]:
 
 def detail_caption(document: dict) -> str:
     cal = document["calibration"]
+    e2e = (
+        "End-to-end: a frame in host memory to detections in host memory (see the protocol); "
+        "pre/post share: the part of it outside the forward pass. "
+        if document["config"]["scope"] == "detector"
+        else "No end-to-end latency at encoder scope: its inputs are backbone maps, not an image. "
+    )
     return (
-        f"x calib: median of each sample / the calibration workload's sample of the same round "
-        f"({cal['name']}, median {cal['median_ms']:.2f} ms). "
+        f"{e2e}x calib: median of each sample / the calibration workload's sample of the same "
+        f"round ({cal['name']}, median {cal['median_ms']:.2f} ms). "
         f"Peak: {document['peak_gflops_per_s']:.1f} GFLOP/s (large matmul, same run)."
     )
+
+
+def mismatched(row: dict) -> bool:
+    """Timed although its exported graph's outputs differ from PyTorch's (--allow-mismatch)."""
+    check = (row.get("runtime_settings") or {}).get("agreement")
+    return bool(check) and not check["ok"]
 
 
 def notes(document: dict, runtime: str) -> list[str]:
@@ -158,9 +177,15 @@ def notes(document: dict, runtime: str) -> list[str]:
         check = settings.get("agreement")
         if check and not check["ok"]:
             out.append(
-                f"- WARNING: {r['variant']}: the exported graph's outputs differ from PyTorch's "
+                f"- WARNING: {r['variant']} †: the exported graph's outputs differ from PyTorch's "
                 f"beyond rtol {check['rtol']:g}, atol {check['atol']:g} (max |diff| "
-                f"{check['max_abs']:.3g}): its latency is of a different computation."
+                f"{check['max_abs']:.3g}), timed anyway (--allow-mismatch): its latency is of a "
+                "different computation."
+            )
+        if r.get("gpu_throttled_samples"):
+            out.append(
+                f"- WARNING: {r['variant']}: power or heat held the GPU's clocks down in "
+                f"{r['gpu_throttled_samples']} NVML samples while it was timed."
             )
     out += [f"- WARNING: {line}." for line in load_warnings(document.get("load"))]
     return out

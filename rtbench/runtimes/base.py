@@ -51,6 +51,9 @@ class Session:
     peak_memory: Callable[[], int | None]  # bytes one step needs at peak; None where unknown
     settings: dict = field(default_factory=dict)  # recorded per row: versions, threads, precision
     keep: object = None  # what the step needs alive beyond its closure (engines, bindings)
+    # The model on a new input already on the device (the end-to-end path): its outputs, in
+    # the model's order (logits and boxes first at detector scope); None where not offered.
+    infer: Callable[[object], list] | None = None
 
 
 class Runtime(ABC):

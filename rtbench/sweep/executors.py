@@ -10,6 +10,11 @@
 
 No scheduling of our own: submitit submits, watches and cancels. Ctrl-C cancels the jobs not yet
 finished, marks the point that was running as interrupted and keeps every finished point.
+
+A SLURM job's state comes from squeue, not from submitit (which asks sacct): a cluster without
+accounting has no sacct, and there submitit never sees a cancelled or killed job end. A job that
+ended without its point recording a status (scancel, a time-out, a node failure) gets one from
+its SLURM state and reason (`slurm_ending`).
 """
 
 import io
@@ -21,11 +26,21 @@ from dataclasses import asdict, dataclass
 
 from rtbench.sweep import SweepError
 from rtbench.sweep.point import run_point
+from rtbench.sweep.squeue import (
+    GONE,
+    SELF_ENDED,
+    SlurmQueryError,
+    SlurmState,
+    slurm_ending,
+    slurm_states,
+)
 from rtbench.sweep.store import FAILED, FINISHED, INTERRUPTED, RUNNING, SweepStore
 
 EXECUTORS = ("inline", "local", "slurm")
 SLURM_ONLY = ("partition", "gpus_per_job", "cpus_per_job", "constraint", "account", "qos")
-POLL_S = 0.2  # how often a waiting sweep looks at its jobs (submitit reads files, not sacct)
+POLL_S = 0.2  # how often a waiting sweep looks at its jobs' files (results, statuses)
+SQUEUE_S = (2.0, 30.0)  # how often it asks squeue: every 2 s at first, at most every 30 s
+RESULT_GRACE_S = 15.0  # a job that exited by itself: how long its files may take to show (NFS)
 OnPoint = Callable[[str, dict], None]  # (point id, its status record) when a point finishes
 Measure = Callable[..., str]  # run_point's signature: (sweep folder, point id, on_event)
 
@@ -126,14 +141,26 @@ def _inline(
 # ---------------------------------------------------------------------------- submitit
 
 
-def _settle(store: SweepStore, point_id: str, job, interrupted: bool = False) -> dict:
+def _settle(
+    store: SweepStore,
+    point_id: str,
+    job,
+    interrupted: bool = False,
+    slurm: SlurmState | None = None,
+) -> dict:
     """After a job ended: the point's status, corrected when the job died without writing one
-    (killed, out of memory, a node failure) or was cancelled."""
+    (killed, out of memory, a node failure) or was cancelled. `slurm`: the state SLURM gave a job
+    that ended without a result."""
     status = store.status(point_id)
     if status["status"] in FINISHED:
         return status
     if interrupted:
         store.set_status(point_id, INTERRUPTED, error="interrupted (Ctrl-C); the job was cancelled")
+    elif slurm is not None:
+        outcome, error = slurm_ending(job.job_id, slurm, started=status["status"] == RUNNING)
+        where = {key: status[key] for key in ("started", "host", "pid") if key in status}
+        store.set_status(point_id, outcome, error=error, job_id=job.job_id, **where,
+                         slurm_state=slurm.state, slurm_reason=slurm.reason)  # fmt: skip
     else:
         reason = _job_failure(job)
         store.set_status(point_id, FAILED, error=f"the job ended without a result: {reason}")
@@ -220,6 +247,7 @@ class Slurm:
             "name": f"rtbench-{store.sweep_id}",
             "timeout_min": settings.timeout_min,
             "slurm_array_parallelism": settings.max_parallel,
+            "slurm_signal_delay_s": signal_delay_s(settings.timeout_min),
         }
         if gpus:
             parameters["gpus_per_node"] = gpus
@@ -234,7 +262,8 @@ class Slurm:
         """Point id -> its job, all submitted as one array (one sbatch call)."""
         import submitit
 
-        folder = str(self.store.folder)
+        # Absolute: a job starts in the submitting directory only where the node has it.
+        folder = str(self.store.folder.absolute())
         echoed = io.StringIO()  # submitit echoes sbatch's output; an error carries it anyway
         try:
             with redirect_stdout(echoed), redirect_stderr(echoed):
@@ -248,13 +277,30 @@ class Slurm:
         return submitted
 
     def wait(self, jobs: dict[str, object], on_point: OnPoint) -> None:
+        """Until every job ended: its function returned (submitit's result file), or squeue says
+        it ended or no longer knows it (then the point's status says what SLURM said)."""
         waiting = dict(jobs)
+        start = next_look = time.monotonic()
+        exited: dict[str, float] = {}  # point -> when SLURM first said its job exited by itself
         try:
             while waiting:
+                states = None
+                if time.monotonic() >= next_look:
+                    waited = time.monotonic() - start
+                    next_look = time.monotonic() + min(SQUEUE_S[1], max(SQUEUE_S[0], waited / 10))
+                    with suppress(SlurmQueryError, OSError):  # a busy controller: ask again later
+                        states = slurm_states([job.job_id for job in waiting.values()])
                 for point_id, job in list(waiting.items()):
-                    if job.done():
-                        del waiting[point_id]
-                        on_point(point_id, _settle(self.store, point_id, job))
+                    finished = _has_result(job)  # its function returned or raised
+                    slurm = None if finished or states is None else states.get(job.job_id, GONE)
+                    if not finished and (slurm is None or not slurm.ended):
+                        continue
+                    if slurm is not None and slurm.state in SELF_ENDED:  # its result may be late
+                        since = exited.setdefault(point_id, time.monotonic())
+                        if time.monotonic() - since < RESULT_GRACE_S:
+                            continue
+                    del waiting[point_id]
+                    on_point(point_id, _settle(self.store, point_id, job, slurm=slurm))
                 if waiting:
                     _pause()
         except KeyboardInterrupt:
@@ -266,17 +312,40 @@ class Slurm:
             raise
 
 
+def _has_result(job) -> bool:
+    """Whether submitit's result file is there; its folder is touched first, as submitit does, so
+    that NFS does not answer from a cached listing."""
+    folder = job.paths.folder
+    with suppress(OSError):
+        folder.chmod(folder.stat().st_mode)
+    return job.paths.result_pickle.exists()
+
+
+def signal_delay_s(timeout_min: int) -> int:
+    """How long before the time limit SLURM warns a job (submitit: USR2, then the point fails as
+    timed out): submitit's 90 s, or a quarter of a limit under 6 minutes. 90 s of a 1-minute
+    limit would end every point as it starts (SLURM sends the signal at once)."""
+    return min(90, timeout_min * 60 // 4)
+
+
 def live_slurm_jobs(store: SweepStore, point_ids: list[str]) -> dict[str, str]:
-    """Point -> SLURM state, for points whose job (from jobs.json) has not finished: resuming
-    them would measure a point twice at once."""
+    """Point -> SLURM state, for points whose job (from jobs.json) has not ended: resuming them
+    would measure a point twice at once. SweepError when SLURM cannot say."""
     jobs = {p: j for p, j in store.jobs().items() if p in point_ids and j["executor"] == "slurm"}
     if not jobs:
         return {}
-    from submitit.slurm.slurm import SlurmJob
-
+    try:
+        states = slurm_states([job["job_id"] for job in jobs.values()])
+    except FileNotFoundError:  # no SLURM here: resumed on another machine, nothing to ask
+        return {}
+    except SlurmQueryError as err:
+        raise SweepError(
+            f"cannot tell whether this sweep's SLURM jobs still run ({err}); resume when "
+            "squeue answers"
+        ) from None
     live = {}
     for point_id, job in jobs.items():
-        state = SlurmJob(folder=store.jobs_dir, job_id=job["job_id"]).state.split()[0]
-        if state in ("PENDING", "RUNNING", "REQUEUED", "COMPLETING", "CONFIGURING", "SUSPENDED"):
-            live[point_id] = f"job {job['job_id']} {state}"
+        state = states.get(job["job_id"], GONE)
+        if not state.ended:
+            live[point_id] = f"job {job['job_id']} {state.state}"
     return live

@@ -4,7 +4,8 @@ The point records its own status as it goes (running, then done, failed or inter
 sweep folder tells the truth even when the process that submitted it is gone. A job killed
 outright (SIGKILL, a node failure) leaves `running` behind, which `--resume` treats as not done.
 Under submitit, a SLURM preemption arrives as SystemExit after submitit has requeued the job and
-a time-out as submitit's UncompletedJobError: recorded as interrupted and failed.
+a time-out as submitit's UncompletedJobError: recorded as interrupted and failed. In a SLURM job
+given CPUs (--cpus-per-job), a grid without `threads` measures with that many threads.
 """
 
 import os
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from rtbench.config import MAX_THREADS
 from rtbench.files import write_json
 from rtbench.runner import describe_error, run_benchmark
 from rtbench.spec import load_variants, select
@@ -37,7 +39,10 @@ def run_point(
         specs = select(load_variants(grid.variants_dir), list(grid.variants))
         # Exports and engines are kept in the sweep folder: a resumed point does not export again.
         cache = store.folder / ".cache"
-        document = run(specs, grid.config(point), on_event, cache_dir=cache)
+        cfg = grid.config(point)
+        threads = job_threads(cfg.threads, os.environ)
+        cfg = cfg if threads == cfg.threads else cfg.with_(threads=threads)
+        document = run(specs, cfg, on_event, cache_dir=cache)
         document["run_id"] = point_id
         # In a job, sys.argv is submitit's; the command that asked for this point is the sweep's.
         document["environment"]["command"] = f"{store.record.get('command')} (point {point_id})"
@@ -53,6 +58,16 @@ def run_point(
               if r["status"] != "ok"]  # fmt: skip
     store.set_status(point_id, DONE, rows_failed=failed, **facts, **_took(t0))
     return DONE
+
+
+def job_threads(threads: int | None, environ) -> int | None:
+    """The CPU threads to measure with: the grid's, else in a SLURM job the CPUs it was given
+    (SLURM_CPUS_PER_TASK), else torch's choice. torch counts the node's cores unless the job is
+    bound to its CPUs, and a cluster need not bind (TaskPlugin=task/none)."""
+    if threads is not None:
+        return threads
+    given = environ.get("SLURM_CPUS_PER_TASK", "")
+    return min(int(given), MAX_THREADS) if given.isdigit() and int(given) > 0 else None
 
 
 def _took(t0: float) -> dict:
