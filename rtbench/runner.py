@@ -134,10 +134,10 @@ def _run(
                 row.update(status="error", error=describe_error(err))
             else:
                 key = results.row_key(row)
-                workloads[key] = Workload(session.step, session.clock)
+                workloads[key] = Workload(session.step, session.clock, runtime.pool)
                 if frame is not None and session.infer is not None:
                     e2e = end_to_end_step(frame, cfg.size, cfg.batch, device, session.infer)
-                    workloads[(*key, END_TO_END)] = Workload(e2e, wall_clock())
+                    workloads[(*key, END_TO_END)] = Workload(e2e, wall_clock(), runtime.pool)
                 if cfg.breakdown:
                     row["latency_parts"] = {}
                     workloads.update(_part_workloads(runtime, built, part_inputs, key, row))
@@ -243,7 +243,7 @@ def _part_workloads(
         except Exception as err:  # noqa: BLE001 - recorded for this part, the others go on
             row["latency_parts"][label] = {"error": describe_error(err)}
         else:
-            workloads[(*key, label)] = Workload(session.step, session.clock)
+            workloads[(*key, label)] = Workload(session.step, session.clock, runtime.pool)
     return workloads
 
 

@@ -106,3 +106,17 @@ def test_relative_to_pairs_samples_with_the_nearest_reference_round():
     reference = Timed([10.0, 20.0, 40.0], [], rounds=[0, 2, 4])
     timed = Timed([10.0, 30.0, 40.0, 80.0], [], rounds=[0, 1, 3, 4])
     assert timed.relative_to(reference) == [1.0, 3.0, 2.0, 2.0]  # round 1 -> 0, 3 -> 2 (first)
+
+
+def test_rounds_take_the_workloads_pool_by_pool():
+    # another runtime's threads spin after their call and would take the next call's cores:
+    # workloads of one pool run together, with a pause before the next pool (QUIESCE_S)
+    order: list[str] = []
+    workloads = {
+        name: Workload(lambda n=name: order.append(n), wall_clock(), pool)
+        for name, pool in (("a", "torch"), ("b", "onnxruntime"), ("c", "torch"))
+    }
+    plan = TimingPlan(warmup=0, iters=2, settle_window=1, settle_tolerance=10.0)
+    measure_interleaved(workloads, plan)
+    timed_order = order[-6:]  # after the warm-up calls
+    assert timed_order == ["a", "c", "b", "a", "c", "b"]

@@ -61,6 +61,15 @@ def device_clock(device: torch.device) -> Clock:
 class Workload:
     step: Callable[[], object]  # one call of the timed work, inputs already in place
     clock: Clock  # how that call is clocked
+    pool: str = "torch"  # whose worker threads it runs on (a runtime's own thread pool)
+
+
+# Worker threads spin for a while after their work, waiting for more: interleaved with another
+# runtime's call, they take its cores. Measured on 2 cores, E's detector at 128 in OpenVINO took
+# 29% longer right after an ONNX Runtime call (its pool spins for over 20 ms: ORT's spinning is
+# turned off) and 5% longer right after a torch call; 10 ms of quiet before a call on another
+# pool removed it. Rounds take the workloads pool by pool, so this pause comes once per pool.
+QUIESCE_S = 0.010
 
 
 def warm_up(
@@ -120,7 +129,8 @@ def measure_interleaved(
     Each workload's samples are spread evenly over the rounds, so a fast workload that needs more
     samples than a slow one still sees the whole run's drift. A workload that raises is recorded
     with its error and dropped; the others go on. With `gap_s`, every call (warm-up included) is
-    followed by that long a sleep, untimed: calls paced as a camera feeds frames.
+    followed by that long a sleep, untimed: calls paced as a camera feeds frames. Before a call
+    on another thread pool than the last one's, QUIESCE_S of quiet, untimed.
     """
     results: dict[Hashable, Timed] = {}
     wanted: dict[Hashable, int] = {}
@@ -133,15 +143,23 @@ def measure_interleaved(
         results[key] = Timed([], warm)
         wanted[key] = sample_count(statistics.median(warm[-plan.settle_window :]), plan)
     rounds = max(wanted.values(), default=0)
+    first: dict[str, int] = {}  # pool -> when it first appears: pools in the order given
+    for key in wanted:
+        first.setdefault(workloads[key].pool, len(first))
+    order = sorted(wanted, key=lambda key: first[workloads[key].pool])  # stable: pool by pool
     gc.collect()
     gc.disable()  # a collection inside a timed call would land on one unlucky workload
     try:
+        pool = None
         for r in range(rounds):
-            for key, n in wanted.items():
-                timed = results[key]
+            for key in order:
+                n, timed = wanted[key], results[key]
                 if timed.error is not None:
                     continue
                 due = (r + 1) * n // rounds - r * n // rounds  # Bresenham spread
+                if due and pool not in (None, workloads[key].pool):
+                    _pause(QUIESCE_S)  # the previous pool's threads stop spinning first
+                pool = workloads[key].pool if due else pool
                 for _ in range(due):
                     started = time.perf_counter()
                     try:

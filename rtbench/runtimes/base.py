@@ -63,6 +63,7 @@ class Runtime(ABC):
     modules: ClassVar[tuple[str, ...]] = ()  # importable modules it needs beyond torch
     extra: ClassVar[str | None] = None  # the pip extra that installs them: rtbench[extra]
     supports_breakdown: ClassVar[bool] = False  # can time a part of the model alone (--breakdown)
+    pool: ClassVar[str] = "torch"  # whose CPU worker threads run it (rtbench.measure.timing)
 
     def not_installed(self) -> str | None:
         """Why this runtime cannot run on this machine at all, naming the pip extra; or None."""

@@ -17,6 +17,7 @@ class OpenVino(ExportedRuntime):
     devices = ("cpu",)
     modules = ("onnx", "openvino")
     extra = "openvino"
+    pool = "openvino"
 
     def version(self) -> str:
         import openvino

@@ -30,6 +30,7 @@ WORKSPACE_BYTES = 4 << 30
 
 class TensorRT(ExportedRuntime):
     name = "tensorrt"
+    pool = "tensorrt"
     label = "TensorRT"
     devices = ("cuda",)
     modules = ("onnx", "tensorrt")
