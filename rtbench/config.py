@@ -181,8 +181,7 @@ class RunConfig(_Settings):
     )
     allow_emulated: bool = setting(
         False,
-        "Run a dtype this CPU only emulates (bf16 or fp16 without native units: about 170x "
-        "slower).",
+        "Run a dtype this CPU only emulates (bf16 or fp16 without native units: 88-170x slower).",
         compare=Compare.FREE,
     )
     allow_mismatch: bool = setting(

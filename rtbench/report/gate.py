@@ -100,6 +100,18 @@ def note(row: GateRow, report: GateReport) -> str:
     return "; ".join(p for p in parts if p)
 
 
+def evidence(row: GateRow, report: GateReport) -> str:
+    """Every figure behind a row's verdict, then its note: what a JUnit failure carries."""
+    parts = []
+    for look in (row.vs_calibration, row.vs_others):
+        if look is not None:
+            parts.append(f"{look.change:+.1%} against {against(look)} (p={fmt_p(look.p)})")
+    if row.samples is not None:
+        parts.append(f"{row.samples} samples a side")
+    said = note(row, report)
+    return "; ".join(parts + ([said] if said else []))
+
+
 def warnings(report: GateReport) -> list[str]:
     """What weakens the comparison without stopping it: a busy machine, a calibration that ran
     much longer or shorter, settings that differ."""
@@ -246,15 +258,15 @@ def junit_xml(report: GateReport, baseline: str) -> str:
     for r in report.rows:
         case = ET.SubElement(suite, "testcase", classname=f"rtbench.gate.{r.runtime}",
                              name=r.variant)  # fmt: skip
-        evidence = note(r, report)
+        found = evidence(r, report)
         summary = f"{r.verdict.value}: {_percent(r.vs_calibration)} against the calibration"
         if r.failed:
             kind = "error" if r.verdict == Verdict.ERROR else "failure"
-            ET.SubElement(case, kind, message=summary, type=r.verdict.value).text = evidence
+            ET.SubElement(case, kind, message=summary, type=r.verdict.value).text = found
         elif r.verdict == Verdict.INCONCLUSIVE:
-            ET.SubElement(case, "skipped", message=f"{summary}; {evidence}", type="inconclusive")
+            ET.SubElement(case, "skipped", message=f"{summary}; {found}", type="inconclusive")
         else:
-            ET.SubElement(case, "system-out").text = f"{summary}; {evidence}".rstrip("; ")
+            ET.SubElement(case, "system-out").text = f"{r.verdict.value}: {found}"
     tree = ET.ElementTree(ET.Element("testsuites"))
     tree.getroot().append(suite)
     ET.indent(tree)

@@ -141,10 +141,11 @@ def emulated(dtype: str, flags: set[str] | None = None) -> str | None:
     if native(dtype, flags) or not flags:  # no flags read: nothing to say
         return None
     units = " or ".join(u.upper() for u in NATIVE[dtype])
+    factor, where = EMULATED_SLOWDOWN[dtype]
     return (
         f"--dtype {dtype}: this CPU has no {dtype} units ({units}), so torch emulates it, "
-        f"about {EMULATED_SLOWDOWN}x slower than fp32 (a 3x3 convolution measured on an "
-        "AVX2-only EPYC); use --dtype fp32, or --allow-emulated to time it anyway"
+        f"about {factor}x slower than fp32 (a 3x3 convolution measured on {where}); use "
+        "--dtype fp32, or --allow-emulated to time it anyway"
     )
 
 
