@@ -134,12 +134,12 @@ def record_runs(history: Path, documents: list[dict], source: str, say=console.p
     """Append measured documents to the history, saying where (with `say`); False (the error
     said in one line) when it could not be written: what was measured is in its results files
     already."""
-    from rtbench.history.store import current_branch, record
+    from rtbench.history.store import record
 
     if not documents:
         return True
     try:
-        recorded = record(history, documents, source, branch=current_branch())
+        recorded = record(history, documents, source)  # their environment names the branch
     except (BenchError, OSError) as err:
         error(f"history not recorded: {err}")
         return False

@@ -105,14 +105,6 @@ def document_key(document: dict) -> str:
     return content_key(results.parse(document))
 
 
-def current_branch() -> str | None:
-    """The branch checked out where rtbench runs from (None when detached or not a checkout)."""
-    from rtbench.measure.env import _git  # loads torch: only live runs ask, and they have it
-
-    name = _git("rev-parse", "--abbrev-ref", "HEAD")
-    return name if name and name != "HEAD" else None
-
-
 # ---------------------------------------------------------------------------- connecting
 
 
@@ -206,8 +198,9 @@ def record(
     wait_s: float = WAIT_S,
 ) -> Recorded:
     """Append results documents (in one transaction) as `source` (baseline, check, run, ...);
-    `branch` for live runs (imports keep environment.git_branch where a file recorded one),
-    `files` the files they were read from. A document the database has already is skipped."""
+    `branch` overrides the branch each document's environment recorded (git_branch; absent from
+    files written before it was), `files` the files they were read from. A document the
+    database has already is skipped."""
     files = list(files) if files is not None else [None] * len(documents)
     prepared = [_run(document, source, branch, file) for document, file in
                 zip(documents, files, strict=True)]  # fmt: skip

@@ -21,6 +21,7 @@ def capture_environment(device: torch.device) -> dict:
         "rtbench_version": rtbench.__version__,
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "git_branch": _branch(),
         "command": shlex.join(["rtbench", *sys.argv[1:]]),
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -50,6 +51,12 @@ def capture_environment(device: torch.device) -> dict:
             **_nvidia_smi(device.index or 0),
         )
     return env
+
+
+def _branch() -> str | None:
+    """The branch checked out (None when detached or not a checkout)."""
+    name = _git("rev-parse", "--abbrev-ref", "HEAD")
+    return name if name and name != "HEAD" else None
 
 
 def _git(*args: str) -> str | None:
