@@ -84,7 +84,7 @@ def make_baseline(args, specs: dict) -> dict:
 
 def describe(report) -> str:
     flagged = [r for r in report.rows if r.verdict in ("slower", "unconfirmed", "inconclusive")]
-    words = [f"{r.variant} {100 * (r.change or 0):+.0f}% ({r.verdict})" for r in flagged]
+    words = [f"{r.variant} {100 * (r.change or 0):+.0f}% ({r.verdict.value})" for r in flagged]
     return ", ".join(words) or "nothing slower"
 
 
