@@ -17,10 +17,8 @@ other variants of the run; one slower together with the others is inconclusive w
 calibration is in doubt (a busy machine, or a calibration 1.5x off the baseline's); and a suspect
 is measured again (`confirm`): against a reference variant when it stood out, else against the
 calibration, past the threshold (twice it at first on a busy machine). Evidence split between
-the threshold and that bar is measured once more; a second confirmation fails it, and evidence
-still split is inconclusive. "Cannot tell" is not a pass: an inconclusive row makes the outcome
-inconclusive (exit 3), which CI can retry; a regression anywhere still wins (exit 1).
-"""
+the two is measured once more: a second confirmation fails it; still split, it is inconclusive,
+and so is the outcome (exit 3, never a pass), unless a regression anywhere wins (exit 1)."""
 
 import enum
 import math
