@@ -18,7 +18,7 @@ from inject import slowed_builder
 from rtbench.check import run_check
 from rtbench.config import RunConfig
 from rtbench.history.series import find_series, summary
-from rtbench.history.store import current_branch, read_points, record
+from rtbench.history.store import read_points, record
 from rtbench.models.build import build_model
 from rtbench.runner import check_run, run_benchmark
 from rtbench.spec import load_variants, select
@@ -40,16 +40,16 @@ def main() -> None:
     available = load_variants()
     cfg = check_run(RunConfig.make({"scope": args.scope, "size": args.size, "device": "cpu",
                                     "timing": {"iters": args.iters}}))  # fmt: skip
-    branch, started = current_branch(), time.monotonic()
+    started = time.monotonic()
     baseline = run_benchmark(select(available, args.variants.split(",")), cfg)
-    record(args.history, [_as_commit(baseline, 0)], "baseline", branch=branch)
+    record(args.history, [_as_commit(baseline, 0)], "baseline")
     for i in range(1, args.checks + 1):
         slowed = args.slow_from and i >= args.slow_from
         build = slowed_builder(args.factor, variant=args.variant) if slowed else build_model
         checked = run_check(baseline, available, build=build)
-        record(args.history, [_as_commit(checked.current, i)], "check", branch=branch)
+        record(args.history, [_as_commit(checked.current, i)], "check")
         for again in checked.again:  # each measurement made again
-            record(args.history, [_as_commit(again, i)], "confirmation", branch=branch)
+            record(args.history, [_as_commit(again, i)], "confirmation")
         verdicts = " ".join(f"{r.variant}:{r.verdict.value}" for r in checked.report.rows)
         values = " ".join(f"{r['variant']}={r['latency_normalized']:.3f}"
                           for r in checked.current["rows"] if r["status"] == "ok")  # fmt: skip

@@ -44,7 +44,8 @@ def derived(env: dict) -> str:
 def test_a_recorded_run_reads_back_as_its_rows(tmp_path):
     db = tmp_path / "h.duckdb"
     doc = run_document(3, {"A": 0.2, "E": 0.25})
-    assert record(db, [doc], "check", branch="feature/x").added == 1
+    doc["environment"]["git_branch"] = "feature/x"  # as measure.env records it
+    assert record(db, [doc], "check").added == 1
     points = read_points(db)
     assert sorted(points["variant"]) == ["A", "E"]
     for row in doc["rows"]:

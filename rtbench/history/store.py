@@ -193,16 +193,15 @@ def record(
     documents: Sequence[dict],
     source: str,
     *,
-    branch: str | None = None,
     files: Sequence[Path | None] | None = None,
     wait_s: float = WAIT_S,
 ) -> Recorded:
-    """Append results documents (in one transaction) as `source` (baseline, check, run, ...);
-    `branch` overrides the branch each document's environment recorded (git_branch; absent from
-    files written before it was), `files` the files they were read from. A document the
-    database has already is skipped."""
+    """Append results documents (in one transaction) as `source` (baseline, check, run, ...),
+    with the branch each document's environment recorded (git_branch; none in files written
+    before it was); `files`: the files they were read from. A document the database has already
+    is skipped."""
     files = list(files) if files is not None else [None] * len(documents)
-    prepared = [_run(document, source, branch, file) for document, file in
+    prepared = [_run(document, source, file) for document, file in
                 zip(documents, files, strict=True)]  # fmt: skip
     added = 0
     with connect(path, write=True, wait_s=wait_s) as con, _transaction(con):
@@ -229,7 +228,7 @@ def add_files(path: Path, files: Sequence[Path], wait_s: float = WAIT_S) -> Reco
     return record(path, documents, "import", files=files, wait_s=wait_s)
 
 
-def _run(document: dict, source: str, branch: str | None, file: Path | None) -> tuple:
+def _run(document: dict, source: str, file: Path | None) -> tuple:
     label = str(file) if file else source
     document = results.parse(document, label)
     env, cal = document["environment"], document["calibration"]
@@ -246,7 +245,7 @@ def _run(document: dict, source: str, branch: str | None, file: Path | None) -> 
         "file": str(file) if file else None, "run_id": document.get("run_id"),
         "created": created, "recorded": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
         "git_commit": env.get("git_commit"),
-        "git_branch": branch if branch is not None else env.get("git_branch"),
+        "git_branch": env.get("git_branch"),
         "git_dirty": dirty if isinstance(dirty, bool) else None,
         "fingerprint": fingerprint(env), "machine": json.dumps(machine(env), sort_keys=True),
         "config": json.dumps(document["config"], sort_keys=True), "calibration": cal["name"],
