@@ -124,5 +124,7 @@ if __name__ == "__main__":
         print(
             "fp16" if device.startswith("cuda") else "bf16" if native("bf16", cpu_flags()) else ""
         )
-    else:
-        sys.exit(__doc__)
+    else:  # --help: the usage on stdout; anything else: on stderr, exit 2 as argparse does
+        asked = sys.argv[1:2] in (["-h"], ["--help"])
+        print(f"usage: {__doc__}", file=sys.stdout if asked else sys.stderr)
+        sys.exit(0 if asked else 2)
