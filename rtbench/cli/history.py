@@ -86,7 +86,7 @@ def add(
 
 
 def render(found: list, format: Format) -> str:
-    from rtbench.history.series import listing, summary
+    from rtbench.history.series import listing, short_commit, summary
 
     if format is Format.json:
         return json.dumps([summary(s) for s in found], indent=2) + "\n"
@@ -103,20 +103,16 @@ def render(found: list, format: Format) -> str:
         cells += [
             str(r["points"]),
             f"{r['latest']:.4f}",
-            markdown_text(_commit(r["latest_commit"])),
+            markdown_text(short_commit(r["latest_commit"])),
         ]
         if isinstance(r["change_time"], str):
-            commit = markdown_text(_commit(r["change_commit"]))
+            commit = markdown_text(short_commit(r["change_commit"]))
             cells += [commit, r["change_time"][:16], f"{r['step']:+.1%}", f"{r['score']:.1f}"]
         else:
             cells += ["none", "-", "-", "-"]
         rows.append(cells)
     title = "# Latency history: the latest normalized median and the change points of each series"
     return "\n".join([title, "", *markdown_table(headers, rows, tuple(headers[:4])), ""])
-
-
-def _commit(commit: str | None) -> str:
-    return commit[:16] if isinstance(commit, str) and commit else "unknown"
 
 
 # ---------------------------------------------------------------------------- recording
@@ -155,6 +151,7 @@ def baseline_for_check(
     `current`, else of this machine, measuring now); the file's rows where the history has no
     such series, or no history at all. Notes go to `say` (stderr where stdout is JSON)."""
     from rtbench.history.baseline import history_baseline
+    from rtbench.history.series import short_commit
     from rtbench.history.store import document_key, fingerprint, read_points
 
     if not history.is_file():
@@ -173,13 +170,9 @@ def baseline_for_check(
                                    f"gating against {fallback_path}"))  # fmt: skip
         return made.document, str(fallback_path)
     for (variant, runtime), s in made.series.items():
-        segment = s.segment
-        say(
-            console_text(
-                f"baseline {variant} ({runtime}): {len(segment)} run(s) of the history since "
-                f"{_commit(segment.iloc[0]['git_commit'])} ({len(s.change_points)} change point(s))"
-            )
-        )
+        segment, since = s.segment, short_commit(s.segment.iloc[0]["git_commit"])
+        say(console_text(f"baseline {variant} ({runtime}): {len(segment)} run(s) of the history "
+                         f"since {since} ({len(s.change_points)} change point(s))"))  # fmt: skip
     if made.rows_from_file:
         names = ", ".join(f"{v} ({r})" for v, r in made.rows_from_file)
         say(console_text(f"baseline {names}: from {fallback_path} (no series)"))

@@ -17,7 +17,7 @@ from statistics import median
 import pandas as pd
 
 from rtbench import results
-from rtbench.history.series import Series, alike, find_series
+from rtbench.history.series import Series, alike, find_series, iso_utc
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def history_baseline(
     document = {
         "schema": results.SCHEMA,
         "run_id": "history",
-        "created": pd.Timestamp(latest["created"]).tz_localize("UTC").isoformat(),
+        "created": iso_utc(latest["created"]),
         "config": json.loads(latest["config"]),
         "environment": {**json.loads(latest["machine"]), "fingerprint": fingerprint,
                         "git_commit": latest["git_commit"], "source": "history"},

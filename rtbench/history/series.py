@@ -62,18 +62,10 @@ class Series:
     change_points: tuple[ChangePoint, ...]
 
     @property
-    def values(self) -> list[float]:
-        return [float(x) for x in self.points["latency_normalized"]]
-
-    @property
     def segment(self) -> pd.DataFrame:
         """The last stable segment: the points after the last change point (all without one)."""
         start = self.change_points[-1].position if self.change_points else 0
         return self.points.iloc[start:]
-
-    @property
-    def label(self) -> str:
-        return f"{self.key['variant']} / {self.key['runtime']}"
 
 
 @lru_cache(maxsize=1024)
@@ -112,7 +104,7 @@ def _change_points(points: pd.DataFrame) -> tuple[ChangePoint, ...]:
     for i, (_, score) in enumerate(found, start=1):
         before, at, after = edges[i - 1], edges[i], edges[i + 1]
         point = points.iloc[at]
-        out.append(ChangePoint(at, point["git_commit"], _iso(point["created"]),
+        out.append(ChangePoint(at, point["git_commit"], iso_utc(point["created"]),
                                median(values[before:at]), median(values[at:after]),
                                score))  # fmt: skip
     return tuple(out)
@@ -142,8 +134,14 @@ def detect(values: list[float]) -> list[tuple[int, float]]:
             for a, b, c in zip(edges, edges[1:], edges[2:], strict=False)]  # fmt: skip
 
 
-def _iso(value) -> str:
+def iso_utc(value) -> str:
+    """A recorded time (UTC, stored without a zone) as ISO-8601 with its zone."""
     return pd.Timestamp(value).tz_localize("UTC").isoformat()
+
+
+def short_commit(commit: object) -> str:
+    """A commit as people read it in a listing or a plot: its first 16 characters."""
+    return commit[:16] if isinstance(commit, str) and commit else "unknown"
 
 
 # ---------------------------------------------------------------------------- the listing
@@ -161,7 +159,7 @@ def summary(s: Series) -> dict:
         "device_name": json.loads(last["machine"]).get("device_name"),
         "fingerprint": s.key["fingerprint"], "config": describe_alike(s.key["alike"]),
         "calibration": s.key["calibration"], "points": len(s.points),
-        "first": _iso(first["created"]), "last": _iso(last["created"]),
+        "first": iso_utc(first["created"]), "last": iso_utc(last["created"]),
         "latest": float(last["latency_normalized"]), "latest_commit": last["git_commit"],
         "change_points": [{"commit": c.commit, "time": c.created, "step": c.step,
                            "score": c.score, "position": c.position} for c in s.change_points],

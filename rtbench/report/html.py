@@ -15,6 +15,7 @@ import pandas as pd
 
 from rtbench import results
 from rtbench.config import BenchError
+from rtbench.history.series import short_commit
 from rtbench.report import merge, runtimes, scaling, table3
 from rtbench.report.vocabulary import PAPER_SHORT, runtime_label
 from rtbench.text import first_line
@@ -270,7 +271,7 @@ def history_page(found: list, database: str) -> str:
     rows = []
     for s in found:
         info = summary(s)
-        changes = "; ".join(f"{_short(c['commit'])} {c['step']:+.1%} (score {c['score']:.1f})"
+        changes = "; ".join(f"{short_commit(c['commit'])} {c['step']:+.1%} (score {c['score']:.1f})"
                             for c in info["change_points"]) or "none"  # fmt: skip
         rows.append([info["variant"], info["runtime"], info["device_name"], info["config"],
                      str(info["points"]), f"{info['latest']:.4f}", changes])  # fmt: skip
@@ -306,7 +307,7 @@ def history_page(found: list, database: str) -> str:
 def _series_trace(go, s, color: str):
     points = s.points
     text = [
-        esc(f"{_short(c)} {b or ''} {source} {pd.Timestamp(t):%Y-%m-%d %H:%M}")
+        esc(f"{short_commit(c)} {b or ''} {source} {pd.Timestamp(t):%Y-%m-%d %H:%M}")
         for c, b, source, t in zip(
             points["git_commit"],
             points["git_branch"],
@@ -335,7 +336,7 @@ def _segments(go, s, color: str) -> list:
                               line={"color": color, "dash": "dash", "width": 1}))  # fmt: skip
     if changes:
         text = [esc(f"change point: {c.step:+.1%}, score {c.score:.1f}, first commit after: "
-                    f"{_short(c.commit)}") for c in changes]  # fmt: skip
+                    f"{short_commit(c.commit)}") for c in changes]  # fmt: skip
         at = [c.position for c in changes]
         out.append(go.Scatter(x=points["created"].iloc[at], y=points["latency_normalized"].iloc[at],
                               mode="markers", name=esc(f"{s.key['variant']}: change point"),
@@ -344,7 +345,3 @@ def _segments(go, s, color: str) -> list:
                               marker={"symbol": "x", "size": 15, "color": color,
                                       "line": {"width": 2, "color": "black"}}))  # fmt: skip
     return out
-
-
-def _short(commit: object) -> str:
-    return str(commit)[:16] if isinstance(commit, str) and commit else "unknown"
