@@ -108,9 +108,9 @@ class TimingPlan(_Settings):
                              compare=Compare.FREE, cli=False, ge=1)  # fmt: skip
     max_warmup_s: float | None = setting(None, "Warm-up time limit; None: min_time_s.",
                                          compare=Compare.FREE, cli=False, gt=0)  # fmt: skip
-    settle_window: int = setting(2, "Warm-up has settled when two windows' medians agree...",
+    settle_window: int = setting(4, "Warm-up has settled when two windows' medians agree...",
                                  compare=Compare.FREE, cli=False, ge=1)  # fmt: skip
-    settle_tolerance: float = setting(0.05, "...within this fraction.",
+    settle_tolerance: float = setting(0.05, "...within this fraction, and show no trend.",
                                       compare=Compare.FREE, cli=False, gt=0)  # fmt: skip
 
 

@@ -9,6 +9,7 @@ before any work starts. Progress goes to an optional `on_event` callback; nothin
 """
 
 import datetime as dt
+import random
 import statistics
 import tempfile
 from collections.abc import Callable
@@ -153,11 +154,12 @@ def _run(
         sampled += 1
         emit(Event("time", sampled, None, f"timing: {sampled} samples"))
 
+    order_seed = random.SystemRandom().randrange(2**32)  # a new order each run, recorded
     timing_start = load.snapshot()
     sampler = GpuSampler(device).start()  # NVML clocks and throttling, on CUDA only
     try:
         timed = measure_interleaved(workloads, cfg.timing, on_sample, describe_error,
-                                    cfg.gap_ms / 1000)  # fmt: skip
+                                    cfg.gap_ms / 1000, order_seed)  # fmt: skip
     finally:
         sampler.stop()
     timing_end = load.snapshot()
@@ -192,7 +194,7 @@ def _run(
         "created": created.isoformat(timespec="seconds"),
         "config": cfg.record(threads=torch.get_num_threads()),
         "environment": environment,
-        "protocol": protocol_record(cfg, environment, rows, gpu_while_timing),
+        "protocol": protocol_record(cfg, environment, rows, gpu_while_timing, order_seed),
         "gpu_while_timing": gpu_while_timing,
         "calibration": {
             "name": CALIBRATION_NAME,

@@ -11,7 +11,7 @@ import torch
 from scipy.stats import binom
 
 from rtbench.measure.calibration import CALIBRATION_NAME, calibration_workload, measure_peak_gflops
-from rtbench.measure.stats import mann_whitney, median_ci_ranks, settled, summarize
+from rtbench.measure.stats import mann_whitney, median_ci_ranks, settled, summarize, trending
 
 # ---------------------------------------------------------------- stats
 
@@ -94,6 +94,21 @@ def test_settled():
     assert not settled([10.0, 9.0, 5.0, 5.1], window=2, tolerance=0.05)
     assert settled([10.0, 9.0, 5.0, 5.1, 5.0, 5.05], window=2, tolerance=0.05)
     assert settled([0.0, 0.0], window=1, tolerance=0.1)
+
+
+def test_settled_refuses_a_curve_still_falling():
+    # a warm-up shedding 1% a call: the two windows' medians agree within 5% (4% apart), but the
+    # eight calls fall monotonically: Kendall's tau = -1, p = 2/8! = 5e-5
+    falling = [100 * 0.99**i for i in range(8)]
+    assert abs(falling[-2] / falling[-6] - 1) < 0.05
+    assert trending(falling)
+    assert not settled(falling, window=4, tolerance=0.05)
+    # the same values out of order: no trend, settled
+    level = [falling[i] for i in (3, 0, 6, 1, 5, 2, 7, 4)]
+    assert not trending(level)
+    assert settled(level, window=4, tolerance=0.05)
+    assert not trending([5.0] * 8)  # all equal: no trend
+    assert not trending([3.0, 2.0, 1.0])  # too few to see one
 
 
 # ---------------------------------------------------------------- calibration

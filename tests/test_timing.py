@@ -27,8 +27,25 @@ def test_samples_are_interleaved_and_spread_over_the_rounds():
     plan = TimingPlan(warmup=0, iters=4, settle_window=1, settle_tolerance=10.0)
     timed = measure_interleaved(on_wall_clock(workloads), plan)
     assert all(len(t.samples_ms) == 4 for t in timed.values())
-    timed_order = order[-12:]  # after the warm-up calls
-    assert timed_order == ["a", "b", "c"] * 4
+    rounds = [order[-12:][i : i + 3] for i in range(0, 12, 3)]  # after the warm-up calls
+    assert all(sorted(r) == ["a", "b", "c"] for r in rounds)  # each workload once a round
+
+
+def test_the_order_is_shuffled_each_round_and_seeded():
+    # a fixed order puts one call's carry-over on the same neighbour every round
+    def timed_order(seed: int) -> list[list[str]]:
+        order: list[str] = []
+        steps = {name: (lambda n=name: order.append(n)) for name in ("cal", "a", "b", "c")}
+        plan = TimingPlan(warmup=0, iters=24, settle_window=1, settle_tolerance=10.0)
+        measure_interleaved(on_wall_clock(steps), plan, order_seed=seed)
+        return [order[-96:][i : i + 4] for i in range(0, 96, 4)]
+
+    rounds = timed_order(7)
+    assert all(sorted(r) == ["a", "b", "c", "cal"] for r in rounds)
+    assert {r[0] for r in rounds} == {"cal", "a", "b", "c"}  # each comes first in some round
+    assert len({tuple(r) for r in rounds}) > 6  # 24 rounds of 24 possible orders
+    assert timed_order(7) == rounds  # the same seed, the same order
+    assert timed_order(8) != rounds
 
 
 def fixed_clock(ms: float):
@@ -116,7 +133,8 @@ def test_rounds_take_the_workloads_pool_by_pool():
         name: Workload(lambda n=name: order.append(n), wall_clock(), pool)
         for name, pool in (("a", "torch"), ("b", "onnxruntime"), ("c", "torch"))
     }
-    plan = TimingPlan(warmup=0, iters=2, settle_window=1, settle_tolerance=10.0)
+    plan = TimingPlan(warmup=0, iters=10, settle_window=1, settle_tolerance=10.0)
     measure_interleaved(workloads, plan)
-    timed_order = order[-6:]  # after the warm-up calls
-    assert timed_order == ["a", "c", "b", "a", "c", "b"]
+    rounds = ["".join(order[-30:][i : i + 3]) for i in range(0, 30, 3)]  # after the warm-up
+    assert set(rounds) <= {"acb", "cab", "bac", "bca"}  # a and c (torch) always together
+    assert len(set(rounds)) > 1  # and shuffled, pools and their workloads

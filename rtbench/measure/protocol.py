@@ -5,11 +5,14 @@ terminal tables; people who benchmark detectors ask first what was timed."""
 
 from rtbench.config import RunConfig
 from rtbench.measure.pipeline import FRAME, TOP, WHERE
+from rtbench.measure.stats import TREND_ALPHA
 
 
 def protocol_record(cfg: RunConfig, environment: dict, rows: list[dict],
-                    gpu_while_timing: dict | None) -> dict:  # fmt: skip
-    """results.json's `protocol`: the facts, and the card that says them."""
+                    gpu_while_timing: dict | None,
+                    order_seed: int | None = None) -> dict:  # fmt: skip
+    """results.json's `protocol`: the facts, and the card that says them; `order_seed` seeded the
+    order of the workloads in each round (rtbench.measure.timing.round_orders)."""
     detector = cfg.scope == "detector"
     timing = cfg.timing
     samples = (
@@ -35,9 +38,14 @@ def protocol_record(cfg: RunConfig, environment: dict, rows: list[dict],
         ),
         "warmup": (
             f"at least {timing.warmup} calls, more until two windows of "
-            f"{timing.settle_window} agree within {timing.settle_tolerance:.0%}"
+            f"{timing.settle_window} agree within {timing.settle_tolerance:.0%} and show no "
+            f"trend (Kendall's tau, p >= {TREND_ALPHA:g})"
         ),
-        "samples": f"{samples} per workload, interleaved in rounds with a calibration workload",
+        "samples": (
+            f"{samples} per workload, interleaved in rounds with a calibration workload"
+            + ("" if order_seed is None else f", shuffled each round (seed {order_seed})")
+        ),
+        "order_seed": order_seed,
         "gap_ms": cfg.gap_ms,
         "dtype": cfg.dtype,
         "runtimes": versions,

@@ -15,6 +15,9 @@ from typing import Literal
 import numpy as np
 
 Alternative = Literal["two-sided", "greater", "less"]
+# Warm-up goes on while the last calls trend this clearly; a flat series of noise is taken for
+# trending 1 time in 20 and then merely warms up a window longer.
+TREND_ALPHA = 0.05
 
 
 def median_ci_ranks(n: int, confidence: float = 0.95) -> tuple[int, int] | None:
@@ -81,15 +84,32 @@ def mann_whitney(
     return float(sps.mannwhitneyu(current, baseline, alternative=alternative).pvalue)
 
 
-def settled(samples: Sequence[float], window: int, tolerance: float) -> bool:
-    """Warm-up check: median of the last `window` samples within `tolerance` (relative) of the
-    median of the `window` before them. False until 2 * window samples exist."""
+def settled(
+    samples: Sequence[float], window: int, tolerance: float, trend_alpha: float = TREND_ALPHA
+) -> bool:
+    """Warm-up check: the median of the last `window` samples within `tolerance` (relative) of
+    the median of the `window` before them, AND no monotone trend over those 2 * `window` samples
+    (Kendall's tau, two-sided, p >= `trend_alpha`). False until 2 * window samples exist.
+
+    Agreeing medians alone pass by chance while timings still fall: two windows of 2 calls of a
+    curve that sheds 1% a call agree within 5% nearly always. The trend test sees the slope
+    across both windows instead of their ends only."""
     if window < 1:
         raise ValueError("window must be >= 1")
     if len(samples) < 2 * window:
         return False
     last = statistics.median(samples[-window:])
     prev = statistics.median(samples[-2 * window : -window])
-    if prev == 0:
-        return last == 0
-    return abs(last - prev) <= tolerance * abs(prev)
+    agree = last == 0 if prev == 0 else abs(last - prev) <= tolerance * abs(prev)
+    return agree and not trending(samples[-2 * window :], trend_alpha)
+
+
+def trending(samples: Sequence[float], alpha: float = TREND_ALPHA) -> bool:
+    """Whether `samples`, in call order, rise or fall monotonically (Kendall's tau against the
+    call index, two-sided p < alpha). Fewer than 4 samples, or all equal: no trend to see."""
+    if len(samples) < 4 or len(set(samples)) == 1:
+        return False
+    from scipy import stats as sps
+
+    p = sps.kendalltau(np.arange(len(samples)), np.asarray(samples, dtype=float)).pvalue
+    return bool(p < alpha)

@@ -9,9 +9,10 @@ earlier work leaks in. cuDNN autotuning and engine set-up happen in the warm-up.
 import bisect
 import gc
 import math
+import random
 import statistics
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -123,8 +124,10 @@ def measure_interleaved(
     on_sample: Callable[[Hashable], None] = lambda key: None,
     describe_error: Callable[[BaseException], str] = str,
     gap_s: float = 0.0,
+    order_seed: int = 0,
 ) -> dict[Hashable, Timed]:
-    """Time every workload in interleaved rounds (A B C ... A B C ...), each with its own clock.
+    """Time every workload in interleaved rounds (A B C ... C A B ...), each with its own clock,
+    in an order shuffled each round (round_orders, seeded by `order_seed`).
 
     Each workload's samples are spread evenly over the rounds, so a fast workload that needs more
     samples than a slow one still sees the whole run's drift. A workload that raises is recorded
@@ -143,15 +146,12 @@ def measure_interleaved(
         results[key] = Timed([], warm)
         wanted[key] = sample_count(statistics.median(warm[-plan.settle_window :]), plan)
     rounds = max(wanted.values(), default=0)
-    first: dict[str, int] = {}  # pool -> when it first appears: pools in the order given
-    for key in wanted:
-        first.setdefault(workloads[key].pool, len(first))
-    order = sorted(wanted, key=lambda key: first[workloads[key].pool])  # stable: pool by pool
+    pools = {key: workloads[key].pool for key in wanted}
     gc.collect()
     gc.disable()  # a collection inside a timed call would land on one unlucky workload
     try:
         pool = None
-        for r in range(rounds):
+        for r, order in enumerate(round_orders(pools, rounds, order_seed)):
             for key in order:
                 n, timed = wanted[key], results[key]
                 if timed.error is not None:
@@ -174,6 +174,28 @@ def measure_interleaved(
     finally:
         gc.enable()
     return results
+
+
+def round_orders(pools: dict[Hashable, str], rounds: int, seed: int) -> Iterator[list[Hashable]]:
+    """The order of the workloads in each round: pools in a shuffled order, and the workloads of
+    each pool together (QUIESCE_S once per pool) in a shuffled order, a new shuffle every round.
+
+    A fixed order puts the carry-over of one call (caches, the allocator, clock frequency) on
+    the same neighbour every round; shuffled, it spreads over all of them. Seeded, so that a run's
+    order (its seed is in results.json's protocol) can be made again."""
+    rng = random.Random(seed)
+    by_pool: dict[str, list[Hashable]] = {}
+    for key, pool in pools.items():
+        by_pool.setdefault(pool, []).append(key)
+    for _ in range(rounds):
+        names = list(by_pool)
+        rng.shuffle(names)
+        order = []
+        for pool in names:
+            keys = list(by_pool[pool])
+            rng.shuffle(keys)
+            order += keys
+        yield order
 
 
 def _pause(seconds: float) -> None:
