@@ -1,5 +1,9 @@
 # Two commands do all set-up on a fresh machine: `make bench` (main job) and `make test`.
-PYTHON ?= python3
+# Everything installs into a virtual environment of its own, made here when missing (no system
+# site packages, so a package installed by hand elsewhere cannot hide a missing declaration);
+# `make PYTHON=python3 test` uses a Python of your choice instead.
+VENV ?= .venv
+PYTHON ?= $(VENV)/bin/python
 PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
 
 .PHONY: setup chromium bench test acceptance lint schema gpu-wheels gpu-check slurm-check
@@ -8,6 +12,7 @@ PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
 # has torch (a CUDA build, say) keeps it, since the project only asks for torch>=2.3. The CPU
 # runtimes' extras (ONNX Runtime, OpenVINO) come along so that their tests run everywhere.
 setup:
+	@command -v $(PYTHON) >/dev/null 2>&1 || python3 -m venv $(VENV)
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) torch==2.13.0
 	$(PIP) -e ".[dev,onnx,openvino]"
 
@@ -34,7 +39,7 @@ acceptance: setup
 lint: setup
 	$(PYTHON) -m ruff check rtbench tests benchmarks acceptance
 	$(PYTHON) -m ruff format --check rtbench tests benchmarks acceptance
-	lint-imports
+	PATH="$(dir $(abspath $(PYTHON))):$$PATH" lint-imports
 
 # docs/results.schema.json, written from the results models (a test checks it is up to date).
 schema: setup
