@@ -10,11 +10,12 @@ PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
 
 # torch first, pinned to the CPU build that installs from local disk; a machine that already
 # has torch (a CUDA build, say) keeps it, since the project only asks for torch>=2.3. The CPU
-# runtimes' extras (ONNX Runtime, OpenVINO) come along so that their tests run everywhere.
+# runtimes' extras (ONNX Runtime, OpenVINO) come along so that their tests run everywhere, and
+# NVML's bindings (`gpu`: pure Python, idle without a GPU) so that a CUDA machine samples clocks.
 setup:
 	@command -v $(PYTHON) >/dev/null 2>&1 || python3 -m venv $(VENV)
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) torch==2.13.0
-	$(PIP) -e ".[dev,onnx,openvino]"
+	$(PIP) -e ".[dev,onnx,openvino,gpu]"
 
 bench: setup
 	$(PYTHON) -m rtbench compare all
@@ -50,7 +51,8 @@ schema: setup
 # as wheels in .whl/ (ignored by git) for benchmarks/gpu_check.sh to install privately.
 # duckdb (the history that baseline and check record into) is a binary wheel (25 MB): the one of
 # the GPU machine's Python, 3.12 on x86_64.
-GPU_WHEELS = fvcore==0.1.5.post20221221 iopath==0.1.10 yacs==0.1.8 termcolor==3.3.0 submitit==1.5.4
+GPU_WHEELS = fvcore==0.1.5.post20221221 iopath==0.1.10 yacs==0.1.8 termcolor==3.3.0 submitit==1.5.4 \
+  nvidia-ml-py==13.615.71
 GPU_BINARY_WHEELS = duckdb==2.0.1
 gpu-wheels:
 	$(PYTHON) -m pip wheel --quiet --no-deps -w .whl $(GPU_WHEELS)

@@ -3,6 +3,8 @@ stream, autocast, channels-last, CUDA graph capture of the whole detector, GPU p
 environment capture, a run of every PyTorch runtime, and the gate on CUDA results.
 benchmarks/gpu_check.sh runs these with the rest of the GPU acceptance."""
 
+import copy
+
 import pytest
 import torch
 from conftest import VARIANTS
@@ -92,4 +94,21 @@ def test_every_pytorch_runtime_runs_and_the_gate_reads_it():
     document = run_benchmark(specs, cfg)
     assert all(row["status"] == "ok" for row in document["rows"]), document["rows"]
     assert all(row["peak_memory_bytes"] is not None for row in document["rows"])
-    assert not compare(document, document).failed
+    # The gate reads every runtime's rows: with A's cuda-graphs samples scaled so that each is
+    # past the slowest of before (the rank test cannot miss it), that row alone is slower, by
+    # the factor; every other row did not move.
+    current = copy.deepcopy(document)
+    slowed = ("A", "cuda-graphs")
+    for row in current["rows"]:
+        if (row["variant"], row["runtime"]) == slowed:
+            samples = row["latency_normalized_samples"]
+            factor = 2 * max(samples) / min(samples)
+            row["latency_normalized_samples"] = [factor * x for x in samples]
+    report = compare(document, current)
+    keys = [(v, r) for v in ("A", "E") for r in ("eager", "compile", "cuda-graphs")]
+    assert {(r.variant, r.runtime): r.verdict for r in report.rows} == {
+        key: "slower" if key == slowed else "same" for key in keys
+    }
+    assert {(r.variant, r.runtime): r.change for r in report.rows} == {
+        key: pytest.approx(factor - 1) if key == slowed else 0.0 for key in keys
+    }

@@ -527,4 +527,14 @@ def test_the_committed_baseline_still_loads():
     baseline = load_results(Path(__file__).parents[1] / "results" / "baseline-cpu.json")
     assert baseline["config"]["runtimes"] == ["eager"]
     assert [row["variant"] for row in baseline["rows"]] == ["A", "B", "C", "D", "Ds5", "E"]
-    assert not compare(baseline, baseline).failed
+    # Gated against itself with E's samples doubled: E alone is slower, by exactly 100% (the
+    # median of doubled samples is the median doubled); the others did not move at all.
+    current = json.loads(json.dumps(baseline))
+    e = current["rows"][-1]
+    e["latency_normalized_samples"] = [2 * x for x in e["latency_normalized_samples"]]
+    report = compare(baseline, current)
+    expected = {"A": 0.0, "B": 0.0, "C": 0.0, "D": 0.0, "Ds5": 0.0, "E": 1.0}
+    assert {r.variant: r.change for r in report.rows} == expected
+    assert verdicts(report) == {v: "slower" if v == "E" else "same" for v in expected}
+    medians = [statistics.median(row["latency_normalized_samples"]) for row in baseline["rows"]]
+    assert [r.baseline_norm for r in report.rows] == medians

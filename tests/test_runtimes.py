@@ -2,6 +2,7 @@
 PyTorch runtime times and records, and the deployment runtimes through the CLI."""
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,12 @@ def test_eager_session_runs_the_model_as_configured(channels_last, dtype):
     assert session.settings == {"version": torch.__version__,
                                 "autocast": None if dtype == "fp32" else dtype,
                                 "channels_last": channels_last}  # fmt: skip
-    assert session.clock(session.step) > 0
+    # The clock reads the call's wall time: at least a known sleep, at most the time measured
+    # around it from outside.
+    for call, at_least_ms in ((lambda: time.sleep(0.03), 30.0), (session.step, 0.0)):
+        started = time.perf_counter()
+        ms = session.clock(call)
+        assert at_least_ms <= ms <= (time.perf_counter() - started) * 1e3
 
 
 # ------------------------------------------------------------------ deployment runtimes, end to end
@@ -172,6 +178,18 @@ def test_a_baseline_per_runtime_gates(tmp_path):
     base = tmp_path / "ort.json"
     made = invoke("baseline", "A", *FAST, "--runtime", "onnxruntime", "--out", base)
     assert made.exit_code == 0, made.output
-    rows = json.loads(base.read_text())["rows"]
-    assert [(r["variant"], r["runtime"]) for r in rows] == [("A", "onnxruntime")]
-    assert invoke("check", base, "--baseline", base).exit_code == 0
+    doc = json.loads(base.read_text())
+    assert [(r["variant"], r["runtime"]) for r in doc["rows"]] == [("A", "onnxruntime")]
+    # Deterministic samples in place of the few measured (too few for the rank test), then
+    # the same row 1.5x slower: the gate matches it by runtime and fails it by exactly 50%.
+    samples = [1.0 + 0.01 * i for i in range(30)]
+    doc["rows"][0]["latency_normalized_samples"] = samples
+    base.write_text(json.dumps(doc))
+    doc["rows"][0]["latency_normalized_samples"] = [1.5 * s for s in samples]
+    current = tmp_path / "slower.json"
+    current.write_text(json.dumps(doc))
+    result = invoke("check", current, "--baseline", base, "--format", "json")
+    assert result.exit_code == 1, result.output
+    (row,) = json.loads(result.stdout)["rows"]
+    assert (row["variant"], row["runtime"], row["verdict"]) == ("A", "onnxruntime", "slower")
+    assert row["vs_calibration"]["change"] == pytest.approx(0.5)

@@ -9,7 +9,9 @@ convolution, 256 channels at 80x80: 22 s against 0.13 s in fp32, measured on an 
 NVIDIA GPU, through NVML (nvidia-ml-py): SM and memory clocks, power draw and limit, temperature
 and the clock event ("throttle") reasons, sampled in a background thread while timing;
 persistence mode and application clocks recorded once. Samples taken while power or heat held
-the clocks down are counted per row (rtbench.runner), and a warning says so.
+the clocks down are counted per row (rtbench.runner), and a warning says so. On a CUDA device
+without a usable NVML (no nvidia-ml-py, one too old, a failing driver), one NvmlWarning says
+that sampling is off or stopped; the run goes on without it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import platform
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -106,6 +109,15 @@ REASONS = {0x1: "gpu_idle", 0x2: "applications_clocks", 0x4: "sw_power_cap",
            0x80: "hw_power_brake", 0x100: "display_clocks"}  # fmt: skip
 THROTTLING = {"sw_power_cap", "hw_slowdown", "sw_thermal", "hw_thermal", "hw_power_brake"}
 SAMPLE_S = 0.1  # NVML updates its counters every few tens of ms
+# What the sampler reads, checked before it starts: an old nvidia-ml-py lacks the newer names
+# (nvmlDeviceGetCurrentClocksEventReasons came with 12.535.77).
+SAMPLER_NEEDS = ("nvmlDeviceGetClockInfo", "nvmlDeviceGetPowerUsage", "nvmlDeviceGetTemperature",
+                 "nvmlDeviceGetCurrentClocksEventReasons", "NVML_CLOCK_SM", "NVML_CLOCK_MEM",
+                 "NVML_TEMPERATURE_GPU")  # fmt: skip
+
+
+class NvmlWarning(RuntimeWarning):
+    """NVML sampling is off or stopped on a CUDA device: the run's GPU record is incomplete."""
 
 
 def reasons(mask: int) -> list[str]:
@@ -121,11 +133,16 @@ def throttled(mask: int) -> bool:
 def _nvml():
     """pynvml, initialised; None where there is no NVIDIA driver or no nvidia-ml-py."""
     try:
-        import pynvml
-
-        pynvml.nvmlInit()
+        return _init_nvml()
     except Exception:  # noqa: BLE001 - no driver, no library: no record
         return None
+
+
+def _init_nvml():
+    """pynvml, initialised; raises what stops that (no nvidia-ml-py, no driver)."""
+    import pynvml
+
+    pynvml.nvmlInit()
     return pynvml
 
 
@@ -146,7 +163,10 @@ def gpu_state(device: torch.device) -> dict | None:
     nvml = _nvml() if device.type == "cuda" else None
     if nvml is None:
         return None
-    handle = _handle(nvml, device)
+    try:
+        handle = _handle(nvml, device)
+    except Exception:  # noqa: BLE001 - NVML does not know this GPU: no record (the sampler warns)
+        return None
     state = {"name": _call(nvml.nvmlDeviceGetName, handle)}
     state["persistence_mode"] = _call(nvml.nvmlDeviceGetPersistenceMode, handle)
     for key, kind in (("sm", nvml.NVML_CLOCK_SM), ("mem", nvml.NVML_CLOCK_MEM)):
@@ -168,12 +188,25 @@ def _call(fn, *args):
 
 class GpuSampler:
     """NVML read every SAMPLE_S seconds in a background thread between start() and stop():
-    (time.perf_counter(), SM MHz, memory MHz, power W, temperature C, reason mask) each."""
+    (time.perf_counter(), SM MHz, memory MHz, power W, temperature C, reason mask) each.
+    Without a usable NVML it warns once (NvmlWarning) and samples nothing, or stops sampling
+    and keeps what it read: the thread never dies with a traceback."""
 
     def __init__(self, device: torch.device):
         self.samples: list[tuple[float, int, int, float, int, int]] = []
-        self._nvml = _nvml() if device.type == "cuda" else None
-        self._handle = _handle(self._nvml, device) if self._nvml else None
+        self._nvml = self._handle = None
+        if device.type == "cuda":
+            try:
+                nvml = _init_nvml()
+                missing = [name for name in SAMPLER_NEEDS if not hasattr(nvml, name)]
+                if missing:
+                    raise AttributeError(f"pynvml has no {', '.join(missing)}; too old")
+                self._handle, self._nvml = _handle(nvml, device), nvml
+            except Exception as err:  # noqa: BLE001 - whatever stops NVML, the run goes on
+                _warn(
+                    f"NVML sampling off ({type(err).__name__}: {err}); GPU clocks and "
+                    "throttling need rtbench[gpu] (nvidia-ml-py) and the NVIDIA driver"
+                )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -192,16 +225,35 @@ class GpuSampler:
             self._thread.join()
 
     def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self.samples.append(self._sample())
+                self._stop.wait(SAMPLE_S)
+        except Exception as err:  # noqa: BLE001 - a failing driver: say so once, keep the samples
+            _warn(f"NVML sampling stopped after {len(self.samples)} samples "
+                  f"({type(err).__name__}: {err})")  # fmt: skip
+
+    def _sample(self) -> tuple:
         n, h = self._nvml, self._handle
-        while not self._stop.is_set():
-            self.samples.append(
-                (time.perf_counter(), _call(n.nvmlDeviceGetClockInfo, h, n.NVML_CLOCK_SM),
-                 _call(n.nvmlDeviceGetClockInfo, h, n.NVML_CLOCK_MEM),
-                 (_call(n.nvmlDeviceGetPowerUsage, h) or 0) / 1000,
-                 _call(n.nvmlDeviceGetTemperature, h, n.NVML_TEMPERATURE_GPU),
-                 _call(n.nvmlDeviceGetCurrentClocksEventReasons, h) or 0)
-            )  # fmt: skip
-            self._stop.wait(SAMPLE_S)
+        # A query this GPU does not answer reads None; any other NVML error ends the sampling.
+        unsupported = getattr(n, "NVMLError_NotSupported", ())
+
+        def read(fn, *args):
+            try:
+                return fn(*args)
+            except unsupported:
+                return None
+
+        milliwatts = read(n.nvmlDeviceGetPowerUsage, h)
+        return (time.perf_counter(), read(n.nvmlDeviceGetClockInfo, h, n.NVML_CLOCK_SM),
+                read(n.nvmlDeviceGetClockInfo, h, n.NVML_CLOCK_MEM),
+                None if milliwatts is None else milliwatts / 1000,
+                read(n.nvmlDeviceGetTemperature, h, n.NVML_TEMPERATURE_GPU),
+                read(n.nvmlDeviceGetCurrentClocksEventReasons, h) or 0)  # fmt: skip
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, NvmlWarning, stacklevel=2)
 
 
 def summarize_samples(samples: list[tuple]) -> dict | None:
