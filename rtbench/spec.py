@@ -7,6 +7,7 @@ Only `rtbench.models.build` turns a spec into modules; everything else reads the
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -102,25 +103,20 @@ class VariantSpec(_Spec):
         return tuple(LEVELS.index(level) for level in self.intra.levels)
 
 
+# The fields a spec may set: a mapping with none of them is some other file.
+SPEC_FIELDS = frozenset(VariantSpec.model_fields) - {"source"}
+
+
 def load_spec(path: Path) -> VariantSpec:
     where = str(path)
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_SPEC_BYTES + 1)
-        if len(raw) > MAX_SPEC_BYTES:
-            raise SpecError(f"{where}: over {MAX_SPEC_BYTES // 2**20} MiB: not a variant spec")
-        data = yaml.safe_load(raw.decode("utf-8"))
-    except OSError as err:
-        raise SpecError(f"{where}: cannot read: {err.strerror}") from None
-    except UnicodeDecodeError as err:
-        raise SpecError(f"{where}: not UTF-8 text (byte {err.start}): not a variant spec") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = clip(getattr(err, "problem", None) or "invalid YAML")
-        raise SpecError(f"{where}: malformed YAML{at}: {problem}") from None
+    data = _read_yaml(path, where)
+    # The file may be any file at all (a wrong path, a link): the errors that say it is not a
+    # spec name its shape, never its content.
     if not isinstance(data, dict):
-        raise SpecError(f"{where}: expected a mapping of fields, got {kind(data)}")
+        got = kind(data, quoted=False)
+        raise SpecError(f"{where}: expected a mapping of fields, got {got}: not a variant spec")
+    if not data.keys() & SPEC_FIELDS:
+        raise SpecError(f"{where}: a mapping with no variant spec field: not a variant spec")
     data = {"name": path.stem, **data}
     if "source" in data:
         raise SpecError(f"{where}: source: unknown field")
@@ -129,6 +125,50 @@ def load_spec(path: Path) -> VariantSpec:
     except ValidationError as err:
         raise SpecError(f"{where}: {one_line(err, VariantSpec)}") from None
     return spec.model_copy(update={"source": where})
+
+
+def _read_yaml(path: Path, where: str) -> object:
+    """The YAML document of a file that may be no spec at all: each error names the file and the
+    kind of problem, and quotes none of its bytes."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_SPEC_BYTES + 1)
+    except OSError as err:
+        raise SpecError(f"{where}: cannot read: {err.strerror}") from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(f"{where}: over {MAX_SPEC_BYTES // 2**20} MiB: not a variant spec")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{where}: not UTF-8 text (byte {err.start}): not a variant spec") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.reader.ReaderError as err:
+        at = err.position + 1
+        raise SpecError(f"{where}: not YAML text (character {at} is one YAML forbids)") from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = _own_words(err.problem or "")
+        said = f"{where}: malformed YAML{at}" + (f": {problem}" if problem else "")
+        raise SpecError(said) from None
+    except (yaml.YAMLError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        # A tagged value its constructor refuses (!!int x, a 13th month; the exception quotes
+        # the value), or nesting deeper than Python's stack.
+        raise SpecError(f"{where}: malformed YAML: a value that cannot be read") from None
+
+
+# PyYAML's problems quote with %r what they found, which may be the file's bytes ("found undefined
+# alias 'hunter2'"); its own quoted words are token names and single indicator characters
+# ("expected ',' or ']', but got '<stream end>'"). Only those are kept.
+_QUOTED = re.compile(r"""\s*('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
+_OWN = re.compile(r"'(<[a-z ]+>|[ ,:?>\-\[\]{}])'")
+
+
+def _own_words(problem: str) -> str:
+    """A YAML problem without what it quotes from the file: "found character that cannot start
+    any token" (the line and column say where)."""
+    return clip(_QUOTED.sub(lambda m: m[0] if _OWN.fullmatch(m[1]) else "", problem), 120)
 
 
 def load_variants(directory: Path = DEFAULT_VARIANTS_DIR) -> dict[str, VariantSpec]:

@@ -24,8 +24,9 @@ def dotted(loc: Loc) -> str:
     return out
 
 
-def kind(value: object) -> str:
-    """What a value is, for "expected X, got ..." messages."""
+def kind(value: object, quoted: bool = True) -> str:
+    """What a value is, for "expected X, got ..." messages; the value quoted short unless not
+    `quoted` (it came from a file that may be no spec at all: never echo its content)."""
     if value is None:
         return "nothing"
     if isinstance(value, dict):
@@ -33,8 +34,8 @@ def kind(value: object) -> str:
     if isinstance(value, list | tuple):
         return "a list"
     if isinstance(value, str):
-        return f"text {quote(value)}"
-    return f"{type(value).__name__} {quote(value)}"
+        return f"text {quote(value)}" if quoted else "text"
+    return f"{type(value).__name__} {quote(value)}" if quoted else type(value).__name__
 
 
 _EXPECTED = {

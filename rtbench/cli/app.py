@@ -6,7 +6,7 @@ import sys
 import typer
 from rich.console import Console
 
-from rtbench.text import clip
+from rtbench.text import clip, rich_text
 
 ERROR_LIMIT = 500  # characters of an error line; values in it are quoted shorter (rtbench.text)
 # Piped output (CI logs, files) gets a wide table instead of rich's 80-column fallback.
@@ -25,10 +25,10 @@ def warning(message: str) -> None:
 
 
 def console_text(text: str, style: str = ""):
-    """User text as rich Text: printed as it is, never read as markup."""
-    from rich.text import Text
-
-    return Text(text, style=style)
+    """User text as rich Text: printed as it is, never read as markup, control characters (an
+    ESC that would drive the terminal) made visible; rtbench.text.rich_text under the name the
+    commands use."""
+    return rich_text(text, style)
 
 
 class OneLineUsageErrors(typer.core.TyperGroup):

@@ -15,12 +15,12 @@ paper's argument (RT-DETR, section 4.2: the encoder is the bottleneck).
 import pandas as pd
 from matplotlib.figure import Figure
 from rich.table import Table
-from rich.text import Text
 
 from rtbench import results
 from rtbench.report.base import Report
 from rtbench.report.plots import plain, png
 from rtbench.report.vocabulary import cell, describe_run, markdown_table, markdown_text, percent
+from rtbench.text import rich_text
 
 ENCODER_PARTS = ("input_proj", "intra", "fusion")
 PART_COLORS = {"backbone": "tab:gray", "input_proj": "tab:olive", "intra": "tab:red",
@@ -98,7 +98,7 @@ def table_rows(document: dict, runtime: str) -> list[list[str]]:
     for row in _broken_down(document, runtime):
         variant = row["variant"]
         for p in frame[frame["variant"] == variant].itertuples():
-            if p.error:
+            if isinstance(p.error, str):  # pandas reads the other parts' None as NaN
                 out.append([variant, p.part, f"error: {p.error}", "-", "-", "-", "-"])
                 continue
             peak = None if pd.isna(p.peak_fraction) else 100 * p.peak_fraction
@@ -157,22 +157,22 @@ def title(document: dict, runtime: str) -> str:
 def terminal(document: dict) -> list:
     out = []
     for runtime in _runtimes(document):
-        table = Table(title=title(document, runtime), title_justify="left",
+        table = Table(title=rich_text(title(document, runtime)), title_justify="left",
                       caption=GAP_NOTE, caption_justify="left")  # fmt: skip
         for header in HEADERS:
             table.add_column(header, justify="left" if header in HEADERS[:2] else "right")
         for cells in table_rows(document, runtime):
             style = "bold" if cells[1] in ("whole model",) else None
-            table.add_row(*map(Text, cells), style=style)
+            table.add_row(*map(rich_text, cells), style=style)
         out.append(table)
         encoder = encoder_rows(document, runtime)
         if encoder:
-            shares = Table(title=f"Encoder share of detector latency ({runtime})",
+            shares = Table(title=rich_text(f"Encoder share of detector latency ({runtime})"),
                            title_justify="left")  # fmt: skip
             for header in ENCODER_HEADERS:
                 shares.add_column(header, justify="left" if header == "Variant" else "right")
             for cells in encoder:
-                shares.add_row(*map(Text, cells))
+                shares.add_row(*map(rich_text, cells))
             out.append(shares)
     return out
 
@@ -181,12 +181,12 @@ def markdown(document: dict) -> str:
     lines = []
     for runtime in _runtimes(document):
         cells = [[markdown_text(c) for c in row] for row in table_rows(document, runtime)]
-        lines += [f"## {title(document, runtime)}", ""]
+        lines += [f"## {markdown_text(title(document, runtime))}", ""]
         lines += markdown_table(HEADERS, cells, ("Variant", "part"))
         lines += ["", GAP_NOTE, ""]
         encoder = [[markdown_text(c) for c in row] for row in encoder_rows(document, runtime)]
         if encoder:
-            lines += [f"### Encoder share of detector latency ({runtime})", ""]
+            lines += [f"### Encoder share of detector latency ({markdown_text(runtime)})", ""]
             lines += markdown_table(ENCODER_HEADERS, encoder, ("Variant",))
             lines.append("")
     return "\n".join(lines)

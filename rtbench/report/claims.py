@@ -18,7 +18,6 @@ nor differing.
 from dataclasses import dataclass
 
 from rich.table import Table
-from rich.text import Text
 
 from rtbench import results
 from rtbench.report.base import Report
@@ -32,6 +31,7 @@ from rtbench.report.vocabulary import (
     percent,
     runtime_label,
 )
+from rtbench.text import rich_text
 
 SIZE_RELATIVE = 0.5  # a measured change within +-50% of the claimed change agrees in size ...
 SIZE_ABSOLUTE = 0.05  # ... or within 5 percentage points, for claims of a few percent
@@ -239,9 +239,9 @@ def claims_markdown(claims: list[dict]) -> str:
     runtime = runtime_label(claims[0]["runtime"]) if claims else ""
     rows = [[*map(markdown_text, cells), direction, _mark(size)]
             for cells, direction, size in _lines(claims)]  # fmt: skip
-    lines = [f"## Paper claims (section 5.2), judged on {runtime}", ""]
+    lines = [f"## Paper claims (section 5.2), judged on {markdown_text(runtime)}", ""]
     lines += markdown_table(list(HEADERS), rows, ("Claim", "Change in", "Direction", "Size"))
-    lines += ["", *notes(claims)]
+    lines += ["", *map(markdown_text, notes(claims))]
     return "\n".join(lines) + "\n"
 
 
@@ -253,10 +253,12 @@ def claims_rich_table(claims: list[dict]) -> Table:
     runtime = runtime_label(claims[0]["runtime"]) if claims else "this run's runtime"
     title = f"Paper claims (section 5.2), measured on {where}"
     table = Table(
-        title=title,
+        title=rich_text(title),  # names the device and runtime: text, not markup
         min_width=min(len(title), 160),  # the title on one line where the console is wide enough
-        caption=f"Paper latency: {PAPER_SHORT}; measured: {runtime} on this device. "
-        "AP gains are the paper's.",
+        caption=rich_text(
+            f"Paper latency: {PAPER_SHORT}; measured: {runtime} on this device. "
+            "AP gains are the paper's."
+        ),
         title_justify="left",
         caption_justify="left",
     )
@@ -264,9 +266,9 @@ def claims_rich_table(claims: list[dict]) -> Table:
         justify = "right" if header in ("AP gain (paper)", "Paper", "Measured") else "left"
         table.add_column(header, justify=justify)
     for cells, direction, size in _lines(claims):
-        marks = [Text(direction, style=MARK_STYLE[_WORD_AGREES.get(direction)]),
-                 Text(_mark(size), style=MARK_STYLE[size])]  # fmt: skip
-        table.add_row(*map(Text, cells), *marks)
+        marks = [rich_text(direction, style=MARK_STYLE[_WORD_AGREES.get(direction)]),
+                 rich_text(_mark(size), style=MARK_STYLE[size])]  # fmt: skip
+        table.add_row(*map(rich_text, cells), *marks)
     return table
 
 

@@ -16,6 +16,7 @@ from rtbench.gate import (
     Verdict,
 )
 from rtbench.report.vocabulary import load_warnings, markdown_table, markdown_text
+from rtbench.text import markdown_code, rich_text, xml_text
 
 _VERDICT_STYLE = {
     Verdict.SLOWER: "bold red",
@@ -151,8 +152,8 @@ def render(report: GateReport) -> Table:
         size_style = "red" if (r.params_change or 0) > 0 or (r.gmacs_change or 0) > 0 else ""
         others = None if r.vs_others is None else 100 * r.vs_others.change
         table.add_row(
-            Text(r.variant),
-            Text(r.runtime),
+            rich_text(r.variant),
+            rich_text(r.runtime),
             _fmt(r.baseline_norm, ".3f"),
             _fmt(r.current_norm, ".3f"),
             _fmt(None if r.change is None else 100 * r.change, "+.1f"),
@@ -161,7 +162,7 @@ def render(report: GateReport) -> Table:
             Text(_fmt(r.params_change, "+,"), style=size_style),
             Text(_fmt(r.gmacs_change, "+.4g"), style=size_style),
             Text(r.verdict.value, style=style),
-            Text(note(r, report)),  # notes quote errors: plain text, never markup
+            rich_text(note(r, report)),  # notes quote errors: plain text, never markup
         )
     return table
 
@@ -221,7 +222,7 @@ def markdown_summary(report: GateReport, baseline: str) -> str:
     title = {Outcome.PASS: "pass", Outcome.REGRESSION: "FAIL: regression",
              Outcome.INCONCLUSIVE: "inconclusive: check again on an idle machine"}  # fmt: skip
     lines = [f"### rtbench check: {title[report.outcome]}", "",
-             f"Baseline `{markdown_text(baseline)}`; threshold "
+             f"Baseline {markdown_code(baseline)}; threshold "
              f"{report.settings.threshold:.0%}, alpha {report.settings.alpha:g}; latency "
              "normalized by the calibration workload of the same run.", ""]  # fmt: skip
     cells = []
@@ -254,11 +255,12 @@ def junit_xml(report: GateReport, baseline: str) -> str:
     for name, value in (("outcome", report.outcome.value), ("baseline", baseline),
                         ("threshold", report.settings.threshold),
                         ("alpha", report.settings.alpha)):  # fmt: skip
-        ET.SubElement(properties, "property", name=name, value=str(value))
+        ET.SubElement(properties, "property", name=name, value=xml_text(value))
     for r in report.rows:
-        case = ET.SubElement(suite, "testcase", classname=f"rtbench.gate.{r.runtime}",
-                             name=r.variant)  # fmt: skip
-        found = evidence(r, report)
+        # ElementTree escapes markup; xml_text rewrites what XML 1.0 forbids (a NUL, ESC).
+        case = ET.SubElement(suite, "testcase", classname=xml_text(f"rtbench.gate.{r.runtime}"),
+                             name=xml_text(r.variant))  # fmt: skip
+        found = xml_text(evidence(r, report))
         summary = f"{r.verdict.value}: {_percent(r.vs_calibration)} against the calibration"
         if r.failed:
             kind = "error" if r.verdict == Verdict.ERROR else "failure"

@@ -9,8 +9,6 @@ appears, in plot labels too: plotly reads a subset of HTML in its labels, and sh
 character as the character itself.
 """
 
-import html
-
 import pandas as pd
 
 from rtbench import results
@@ -18,7 +16,7 @@ from rtbench.config import BenchError
 from rtbench.history.series import short_commit
 from rtbench.report import merge, runtimes, scaling, table3
 from rtbench.report.vocabulary import PAPER_SHORT, runtime_label
-from rtbench.text import first_line
+from rtbench.text import first_line, html_escape
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 CSS = """
@@ -34,7 +32,7 @@ details { margin: 0.8em 0; } summary { font-weight: bold; cursor: pointer; }
 
 def esc(text: object) -> str:
     """User text as HTML text: never markup, in the page or in a plot's labels."""
-    return html.escape(str(text), quote=True)
+    return html_escape(text)
 
 
 def graph_objects():

@@ -8,19 +8,8 @@ from rtbench import results
 from rtbench.report.base import Report
 from rtbench.report.table3 import table3_frame
 from rtbench.report.vocabulary import cell, device_label, form_label, runtime_label
+from rtbench.text import latex_escape as escape  # the one LaTeX escaping, named for callers
 
-ESCAPES = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
 CELLS = (  # frame column, format; "--" where a figure is missing
     ("paper_ap", "{:.1f}"),
     ("params_m", "{:.2f}"),
@@ -31,10 +20,6 @@ CELLS = (  # frame column, format; "--" where a figure is missing
     ("rel_latency", "{:.2f}"),
     ("paper_rel_latency", "{:.2f}"),
 )
-
-
-def escape(text: str) -> str:
-    return "".join(ESCAPES.get(ch, ch) for ch in text)
 
 
 def latex_table(document: dict, runtime: str) -> str:
@@ -88,7 +73,7 @@ def _cell(value, fmt: str) -> str:
 
 
 def _label(runtime: str) -> str:
-    return "".join(ch if ch.isalnum() else "-" for ch in runtime)
+    return "".join(ch if ch.isascii() and ch.isalnum() else "-" for ch in runtime)
 
 
 def latex_files(document: dict) -> dict[str, str]:

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pandas as pd
 from rich.table import Table
-from rich.text import Text
 
 from rtbench import config, results
 from rtbench.config import Compare
@@ -29,6 +28,7 @@ from rtbench.report import scaling
 from rtbench.report.plots import png
 from rtbench.report.vocabulary import markdown_table, markdown_text
 from rtbench.results import ResultsError, load_results
+from rtbench.text import markdown_code, rich_text
 
 
 class NotAlike(ResultsError):
@@ -223,22 +223,25 @@ def _order(runtimes: list[str], runtime: str) -> int:
 # ---------------------------------------------------------------------------- rendering
 
 
-def describe_alike(merged: Merged, frame: pd.DataFrame) -> str:
-    same = [f"{key} {frame[key].iloc[0]}" for key in ("scope", "form", "channels_last")]
+def describe_alike(merged: Merged, frame: pd.DataFrame, escape=str) -> str:
+    """What the sources share and where they ran; `escape` is applied to each value (the
+    results files' text) but not to rtbench's own words and brackets."""
+    same = [f"{key} {escape(frame[key].iloc[0])}" for key in ("scope", "form", "channels_last")]
     for key in ("size", "batch", "dtype"):
         values = sorted(frame[key].unique().tolist())
         kind = "swept" if key in merged.swept else "differs" if len(values) > 1 else None
-        same.append(f"{key} {values[0]}" if kind is None else f"{key} {kind}: {values}")
+        listed = "[" + ", ".join(escape(repr(v)) for v in values) + "]"
+        same.append(f"{key} {escape(values[0])}" if kind is None else f"{key} {kind}: {listed}")
     devices = sorted({f"{d} ({n})" for d, n in zip(frame["device_name"], frame["device"],
                                                    strict=True)})  # fmt: skip
-    return f"Measured alike: {', '.join(same)}. Devices: {'; '.join(devices)}."
+    return f"Measured alike: {', '.join(same)}. Devices: {'; '.join(map(escape, devices))}."
 
 
 def markdown(merged: Merged, frame: pd.DataFrame, fits: pd.DataFrame, speed: pd.DataFrame) -> str:
     n_points = sum(s.sweep is not None for s in merged.sources)
     lines = [f"# Merged report: {len(merged.sources)} runs ({n_points} sweep points)", "",
-             "Inputs: " + ", ".join(f"`{markdown_text(p)}`" for p in merged.inputs), "",
-             markdown_text(describe_alike(merged, frame)), ""]  # fmt: skip
+             "Inputs: " + ", ".join(map(markdown_code, merged.inputs)), "",
+             describe_alike(merged, frame, markdown_text), ""]  # fmt: skip
     lines += [f"- WARNING: {markdown_text(w)}" for w in merged.warnings]
     cards: dict[str, list[str]] = {}
     for source in merged.sources:
@@ -250,7 +253,7 @@ def markdown(merged: Merged, frame: pd.DataFrame, fits: pd.DataFrame, speed: pd.
         lines += ["", f"**Protocol{which}.** {markdown_text(text)}"]
     if merged.missing:
         lines += ["", "## Missing points", ""]
-        cells = [[markdown_text(m.label), m.status, markdown_text(m.reason)]
+        cells = [[markdown_text(m.label), markdown_text(m.status), markdown_text(m.reason)]
                  for m in merged.missing]  # fmt: skip
         lines += markdown_table(["point", "status", "why"], cells, ("point", "status", "why"))
     lines += ["", "## How latency grows with the number of tokens", ""]
@@ -258,9 +261,10 @@ def markdown(merged: Merged, frame: pd.DataFrame, fits: pd.DataFrame, speed: pd.
         lines.append("No series has two sizes or more: no exponent to fit.")
     else:
         sentence = scaling.finding(fits)
-        lines += [sentence, ""] if sentence else []
-        lines += markdown_table(EXPONENT_HEADERS, exponent_rows(fits), ("series", "variant",
-                                "runtime", "dtype", "sizes"))  # fmt: skip
+        lines += [markdown_text(sentence), ""] if sentence else []
+        cells = [list(map(markdown_text, row)) for row in exponent_rows(fits)]
+        lines += markdown_table(EXPONENT_HEADERS, cells, ("series", "variant", "runtime", "dtype",
+                                "sizes"))  # fmt: skip
         lines += ["", "latency ~ tokens^k, least squares on log-log medians; tokens = "
                   "(s/8)^2 + (s/16)^2 + (s/32)^2 (8400 at 640)."]  # fmt: skip
     lines += ["", "## Latency, median ms", ""]
@@ -294,8 +298,8 @@ def exponent_rows(fits: pd.DataFrame) -> list[list[str]]:
     for fit in fits.itertuples():
         error = "-" if pd.isna(fit.k_stderr) else f"{fit.k_stderr:.3f}"
         ci = "-" if pd.isna(fit.k_ci95_low) else f"{fit.k_ci95_low:.2f} to {fit.k_ci95_high:.2f}"
-        rows.append([markdown_text(fit.series), markdown_text(fit.variant), fit.runtime,
-                     str(fit.batch), fit.dtype, f"{fit.k:.2f}", error, ci, fit.sizes])  # fmt: skip
+        rows.append([fit.series, fit.variant, fit.runtime, str(fit.batch), fit.dtype,
+                     f"{fit.k:.2f}", error, ci, fit.sizes])  # fmt: skip
     return rows
 
 
@@ -306,7 +310,7 @@ def _pivot_markdown(frame: pd.DataFrame, value: str, fmt: str) -> list[str]:
 
 
 def _frame_markdown(table: pd.DataFrame, fmt: str) -> list[str]:
-    headers = ["runtime", "variant", *map(markdown_text, table.columns)]
+    headers = ["runtime", "variant", *map(str, table.columns)]  # escaped by markdown_table
     cells = [
         [markdown_text(runtime), markdown_text(variant),
          *("-" if pd.isna(v) else fmt.format(v) for v in values)]
@@ -316,21 +320,21 @@ def _frame_markdown(table: pd.DataFrame, fmt: str) -> list[str]:
 
 
 def terminal(merged: Merged, frame: pd.DataFrame, fits: pd.DataFrame) -> list:
-    out = [Text(describe_alike(merged, frame))]
-    out += [Text(f"warning: {w}", style="yellow") for w in merged.warnings]
+    out = [rich_text(describe_alike(merged, frame))]
+    out += [rich_text(f"warning: {w}", style="yellow") for w in merged.warnings]
     if merged.missing:
         table = Table("point", "status", "why", title="Missing points", title_justify="left")
         for m in merged.missing:
-            table.add_row(Text(m.label), Text(m.status), Text(m.reason))
+            table.add_row(rich_text(m.label), rich_text(m.status), rich_text(m.reason))
         out.append(table)
     if not fits.empty:
         table = Table(*EXPONENT_HEADERS, title="Latency ~ tokens^k", title_justify="left")
         for row in exponent_rows(fits):
-            table.add_row(*map(Text, row))
+            table.add_row(*map(rich_text, row))
         out.append(table)
         sentence = scaling.finding(fits)
         if sentence:
-            out.append(Text(sentence))
+            out.append(rich_text(sentence))
     return out
 
 

@@ -16,6 +16,7 @@ from rtbench import results
 from rtbench.report.base import Report
 from rtbench.report.table3 import table3_frame
 from rtbench.report.vocabulary import PAPER_SHORT, describe_run, runtime_label
+from rtbench.text import printable
 
 MEASURED, PAPER = "tab:blue", "tab:orange"
 SERIES = ("tab:blue", "tab:green", "tab:purple", "tab:red", "tab:brown", "tab:cyan")
@@ -44,8 +45,9 @@ def plot_files(document: dict) -> dict[str, bytes]:
 
 
 def plain(text: str) -> str:
-    """User text for a matplotlib label: a "$" would start mathtext, so it is escaped."""
-    return str(text).replace("$", r"\$")
+    """User text for a matplotlib label: a "$" would start mathtext, so it is escaped; control
+    characters are written as \\xNN (the font has no glyph for them)."""
+    return printable(text).replace("$", r"\$")
 
 
 def latency_vs_ap(document: dict) -> Figure | None:

@@ -12,11 +12,9 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from rich.table import Table
-from rich.text import Text
 
 from rtbench import results
 from rtbench.report.base import Report
-from rtbench.report.latex import escape
 from rtbench.report.plots import DPI, PAPER, PAPER_LABEL, SERIES, plain
 from rtbench.report.table3 import reference_row
 from rtbench.report.ties import spearman
@@ -28,6 +26,8 @@ from rtbench.report.vocabulary import (
     markdown_text,
     runtime_label,
 )
+from rtbench.text import latex_escape as escape
+from rtbench.text import rich_text
 
 
 def comparison_frame(document: dict) -> pd.DataFrame:
@@ -113,12 +113,13 @@ def _several(document: dict) -> bool:
 def terminal(document: dict) -> list:
     if not _several(document):
         return []
-    table = Table(title=f"Runtimes side by side: {describe_run(document)}", title_justify="left")
-    for header in comparison_headers(document):
-        table.add_column(header, justify="left" if header == "Variant" else "right")
+    title = rich_text(f"Runtimes side by side: {describe_run(document)}")
+    table = Table(title=title, title_justify="left")
+    for header in comparison_headers(document):  # runtime names: text, not markup
+        table.add_column(rich_text(header), justify="left" if header == "Variant" else "right")
     for cells in comparison_rows(document):
-        table.add_row(*map(Text, cells))
-    return [table, *(Text(line, style="dim") for line in _summary(document))]
+        table.add_row(*map(rich_text, cells))
+    return [table, *(rich_text(line, style="dim") for line in _summary(document))]
 
 
 def markdown(document: dict) -> str:
@@ -130,7 +131,7 @@ def markdown(document: dict) -> str:
         "",
         *markdown_table(comparison_headers(document), rows, ("Variant",)),
     ]
-    return "\n".join([*lines, "", *_summary(document), ""])
+    return "\n".join([*lines, "", *map(markdown_text, _summary(document)), ""])
 
 
 def files(document: dict) -> dict[str, str | bytes]:

@@ -10,7 +10,6 @@ import math
 
 import pandas as pd
 from rich.table import Table
-from rich.text import Text
 
 from rtbench import results
 from rtbench.report.base import Report
@@ -22,6 +21,7 @@ from rtbench.report.vocabulary import (
     markdown_table,
     markdown_text,
 )
+from rtbench.text import rich_text
 
 COLUMNS = {  # frame column -> (header, format)
     "variant": ("Variant", "{}"),
@@ -195,19 +195,22 @@ def terminal(document: dict) -> list:
     out = []
     for runtime in results.runtimes_of(document):
         frame = table3_frame(document, runtime)
-        table = Table(title=title(document, runtime), title_justify="left")
+        # Titles and headers name devices, runtimes and the reference variant: Text, not markup.
+        table = Table(title=rich_text(title(document, runtime)), title_justify="left")
         for header in column_headers(frame):
-            table.add_column(header, justify="left" if header in TEXT_COLUMNS else "right")
+            justify = "left" if header in TEXT_COLUMNS else "right"
+            table.add_column(rich_text(header), justify=justify)
         for cells in formatted(frame):
-            table.add_row(*map(Text, cells), style=None if cells[-1] == "ok" else "red")
+            table.add_row(*map(rich_text, cells), style=None if cells[-1] == "ok" else "red")
         out.append(table)
-        out += [Text(line, style="dim") for line in notes(document, runtime)]
-        detail = Table(title=f"Latency detail and efficiency ({runtime})", title_justify="left",
-                       caption=detail_caption(document), caption_justify="left")  # fmt: skip
+        out += [rich_text(line, style="dim") for line in notes(document, runtime)]
+        detail = Table(title=rich_text(f"Latency detail and efficiency ({runtime})"),
+                       title_justify="left", caption=rich_text(detail_caption(document)),
+                       caption_justify="left")  # fmt: skip
         for header in DETAIL_HEADERS:
             detail.add_column(header, justify="left" if header == "Variant" else "right")
         for cells in detail_rows(document, runtime):
-            detail.add_row(*map(Text, cells))
+            detail.add_row(*map(rich_text, cells))
         out.append(detail)
     return out
 
@@ -217,13 +220,13 @@ def markdown(document: dict) -> str:
     for runtime in results.runtimes_of(document):
         frame = table3_frame(document, runtime)
         cells = [[markdown_text(c) for c in row] for row in formatted(frame)]
-        lines += [f"# {title(document, runtime)}", ""]
+        lines += [f"# {markdown_text(title(document, runtime))}", ""]
         lines += markdown_table(column_headers(frame), cells, TEXT_COLUMNS)
-        lines += ["", "Notes:", *notes(document, runtime), ""]
-        lines += [f"## Latency detail and efficiency ({runtime})", ""]
+        lines += ["", "Notes:", *map(markdown_text, notes(document, runtime)), ""]
+        lines += [f"## Latency detail and efficiency ({markdown_text(runtime)})", ""]
         detail = [[markdown_text(c) for c in row] for row in detail_rows(document, runtime)]
         lines += markdown_table(DETAIL_HEADERS, detail, ("Variant",))
-        lines += ["", detail_caption(document), ""]
+        lines += ["", markdown_text(detail_caption(document)), ""]
     return "\n".join(lines)
 
 

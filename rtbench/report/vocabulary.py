@@ -5,6 +5,7 @@ import math
 
 from rtbench.measure.load import busy_signs, drift_signs
 from rtbench.runtimes import runtime_label
+from rtbench.text import markdown_escape
 
 PAPER_PROTOCOL = "NVIDIA T4, TensorRT FP16, batch 1, 640x640"
 PAPER_SHORT = "T4, TensorRT FP16"
@@ -50,17 +51,18 @@ def percent(fraction: float | None, digits: int = 0) -> str:
 
 
 def markdown_text(text: str) -> str:
-    """User text (a variant name, an error) safe inside a Markdown table cell: pipes escaped,
-    line breaks made spaces, so it can neither split a cell nor end the row."""
-    return " ".join(str(text).replace("\\", "\\\\").replace("|", "\\|").split())
+    """User text (a variant name, an error) safe in Markdown, a table cell included: it can
+    neither split a cell nor end the row (rtbench.text.markdown_escape)."""
+    return markdown_escape(text)
 
 
 def markdown_table(
     headers: list[str], rows: list[list[str]], left: tuple[str, ...] = ()
 ) -> list[str]:
-    """Lines of a Markdown table; columns named in `left` align left, the others right."""
+    """Lines of a Markdown table; columns named in `left` align left, the others right. Headers
+    are text (escaped here: some name a variant or a runtime); cells are Markdown already."""
     align = ["---" if h in left else "---:" for h in headers]
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"]
+    lines = ["| " + " | ".join(map(markdown_escape, headers)) + " |", "|" + "|".join(align) + "|"]
     return lines + ["| " + " | ".join(cells) + " |" for cells in rows]
 
 
