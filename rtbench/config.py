@@ -17,7 +17,8 @@ uses it. Fields added later default to what runs did before they existed, so old
 as what they measured.
 
 Checks that need this machine or the registries (is CUDA there, is the runtime installed, the
-smallest input a scope accepts) happen where those live: rtbench.runner.check_run.
+smallest input a scope accepts) happen where those live: rtbench.runner.check_run. A runtime's
+name is checked here (RUNTIME_NAMES), so that a typo is refused before torch is imported.
 """
 
 import enum
@@ -25,13 +26,25 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from rtbench.text import quote
 from rtbench.validation import Loc, one_line
 
 DTYPES = ("fp32", "fp16", "bf16")
 SCOPES = ("encoder", "detector")
+# The names --runtime takes, here so that a wrong one is refused before torch is imported; the
+# registry (rtbench.runtimes, which imports torch) must name the same, in this order.
+RUNTIME_NAMES = ("eager", "compile", "cuda-graphs", "onnxruntime", "openvino", "tensorrt",
+                 "tensorrt-graphs")  # fmt: skip
 # Upper bounds far past any real run (Table 3: 640, batch 1), so that a typo of a few extra zeros
 # fails at once instead of after every model was built (or with an overflow deep in torch).
 MAX_SIZE = 16384  # one 16k image through the detector needs tens of GB already
@@ -57,6 +70,7 @@ class Compare(str, enum.Enum):
 
 
 TAGS = "x-rtbench"  # where the tags live in the JSON Schema (an extension keyword)
+NEW = "new"  # validation context of a configuration to measure with, not one read from a record
 
 
 def setting(
@@ -80,8 +94,9 @@ def setting(
     return Field(default, description=help, json_schema_extra={TAGS: tags}, **limits)
 
 
-def _comma_list(value: object) -> object:
-    """`--runtime eager,onnxruntime` and a YAML list read alike."""
+def comma_list(value: object) -> object:
+    """`--runtime eager,onnxruntime` and a YAML list read alike: text is split at commas, items
+    stripped, empty ones dropped; anything else is left as it is."""
     if isinstance(value, str):
         return tuple(item.strip() for item in value.split(",") if item.strip())
     return value
@@ -123,7 +138,7 @@ class RunConfig(_Settings):
     device: str = setting(
         "auto", "cpu, cuda, cuda:N, or auto (cuda when available).", compare=Compare.PLACE
     )
-    runtimes: Annotated[tuple[str, ...], BeforeValidator(_comma_list), Field(strict=False)] = (
+    runtimes: Annotated[tuple[str, ...], BeforeValidator(comma_list), Field(strict=False)] = (
         setting(
             ("eager",),
             "Runtimes to time side by side, comma-separated (see `rtbench runtimes`).",
@@ -200,9 +215,14 @@ class RunConfig(_Settings):
 
     @field_validator("runtimes")
     @classmethod
-    def _each_runtime_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _known_runtimes_once(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         if len(set(value)) != len(value):
             raise ValueError(f"{','.join(value)}: a runtime is named twice")
+        # Only a new configuration: a results file may name a runtime of another version.
+        unknown = [name for name in value if name not in RUNTIME_NAMES]
+        if unknown and (info.context or {}).get(NEW):
+            raise ValueError(f"unknown runtime {quote(unknown[0])}; choose from "
+                             f"{', '.join(RUNTIME_NAMES)}")  # fmt: skip
         return value
 
     # ------------------------------------------------------------------ making and recording
@@ -212,7 +232,7 @@ class RunConfig(_Settings):
         """A validated configuration, or BenchError in one line naming the flag at fault (or
         what `where` calls the field)."""
         try:
-            return cls.model_validate(values)
+            return cls.model_validate(values, context={NEW: True})
         except ValidationError as err:
             raise BenchError(one_line(err, cls, where or flag_of, show_value=True)) from None
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from rtbench import config
@@ -74,6 +75,33 @@ def test_a_bad_setting_is_one_line_naming_its_flag(values, message):
     with pytest.raises(BenchError) as err:
         RunConfig.make(values)
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_the_runtime_names_checked_before_torch_are_the_registrys_in_order():
+    from rtbench.runtimes import RUNTIMES
+
+    assert tuple(RUNTIMES) == config.RUNTIME_NAMES
+    # A record may name a runtime this version lacks (another version wrote it): it still loads.
+    record = {**RunConfig().record(), "runtimes": ["tvm"]}
+    assert RunConfig.from_record(record).runtimes == ("tvm",)
+    with pytest.raises(BenchError, match=r"^--runtime: unknown runtime 'tvm'; choose from eager,"):
+        RunConfig.make({"runtimes": "tvm"})
+
+
+def test_export_takes_the_declared_options_of_what_it_exports():
+    command = typer.main.get_command(app).commands["export"]
+    params = {param.name: param for param in command.params}
+    for name in ("scope", "size", "batch", "seed", "deploy"):
+        assert params[name].help == RunConfig.model_fields[name].description, name
+        assert params[name].default == RunConfig.model_fields[name].default, name
+    assert "device" not in params and "iters" not in params  # an export runs nothing
+
+
+def test_a_baseline_refuses_no_flops_in_one_line(tmp_path):
+    result = runner.invoke(app, ["baseline", "--no-flops", "--out", str(tmp_path / "b.json")])
+    assert result.exit_code == 1 and not (tmp_path / "b.json").exists()
+    assert result.stderr.strip() == ("error: --no-flops: a baseline counts FLOPs (the gate "
+                                     "compares GMACs); drop it")  # fmt: skip
 
 
 def test_the_comparability_rule_is_read_off_the_tags():

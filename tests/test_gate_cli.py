@@ -51,10 +51,26 @@ def test_baseline_file_is_a_results_document(measured_baseline):
     assert all(r["latency_samples"] == 6 and r["runtime"] == "eager" for r in doc["rows"])
 
 
-def test_unchanged_results_pass(baseline_file):
-    result = invoke("check", baseline_file, "--baseline", baseline_file)
+@pytest.mark.parametrize("factor", [1.0, 1.1])
+def test_unchanged_or_slightly_slower_results_pass(tmp_path, baseline_file, factor):
+    # Not the baseline against itself: its samples in another order, as a second run gives them,
+    # scaled by `factor` (1.1: 10% slower, inside the 15% threshold).
+    doc = json.loads(baseline_file.read_text())
+    for row in doc["rows"]:
+        row["latency_samples_ms"] = [s * factor for s in reversed(SAMPLES)]
+        row["latency_normalized_samples"] = list(row["latency_samples_ms"])
+    current = tmp_path / "current.json"
+    current.write_text(json.dumps(doc))
+    result = invoke("check", current, "--baseline", baseline_file, "--format", "json")
     assert result.exit_code == 0, result.output
-    assert "gate: pass" in result.output
+    report = json.loads(result.stdout)
+    assert report["outcome"] == "pass"
+    assert [row["variant"] for row in report["rows"]] == ["A", "B", "Ds5", "E"]
+    for row in report["rows"]:  # SAMPLES run 1.00-1.29: their median is 1.145
+        assert row["verdict"] == "same" and row["baseline_norm"] == pytest.approx(1.145)
+        assert row["current_norm"] == pytest.approx(1.145 * factor)
+        assert row["vs_calibration"]["change"] == pytest.approx(factor - 1)
+    assert "gate: pass" in invoke("check", current, "--baseline", baseline_file).output
 
 
 def write_modified(tmp_path, baseline_file, scale: dict[str, float], params: int = 0):

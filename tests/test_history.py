@@ -23,7 +23,7 @@ from rtbench.history.series import PENALTY, find_series
 from rtbench.history.store import (
     SCHEMA_VERSION,
     add_files,
-    fingerprint,
+    machine_key,
     read_points,
     record,
 )
@@ -173,10 +173,10 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
 
 def test_the_recorded_fingerprint_wins_else_one_is_derived():
     env = {"cpu_model": "EPYC", "cpu_count": 2, "device_name": "EPYC", "torch": "2.13.0"}
-    assert fingerprint({**env, "fingerprint": "x86-avx512-abc"}) == "x86-avx512-abc"
-    assert fingerprint(env) == derived(env) == fingerprint(dict(env))
-    assert fingerprint({**env, "cpu_count": 4}) != fingerprint(env)
-    assert fingerprint({**env, "torch": "2.14.0"}) != fingerprint(env)
+    assert machine_key({**env, "fingerprint": "x86-avx512-abc"}) == "x86-avx512-abc"
+    assert machine_key(env) == derived(env) == machine_key(dict(env))
+    assert machine_key({**env, "cpu_count": 4}) != machine_key(env)
+    assert machine_key({**env, "torch": "2.14.0"}) != machine_key(env)
 
 
 # ---------------------------------------------------------------------------- series

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from rtbench.cli import app
 from rtbench.history.store import read_points
 from rtbench.measure.env import capture_environment
-from rtbench.sweep.executors import ExecutorSettings
 from rtbench.sweep.grid import make_grid
+from rtbench.sweep.settings import ExecutorSettings
 from rtbench.sweep.store import SweepStore
 
 runner = CliRunner()
@@ -67,6 +67,37 @@ def test_history_add_then_list_in_three_formats(tmp_path, stepped_files):
     markdown = invoke("history", "--history", db).stdout
     e_row = next(line for line in markdown.splitlines() if line.startswith("| E |"))
     assert "| c06 |" in e_row and f"| {step:+.1%} |" in e_row
+
+
+def test_a_series_with_change_points_is_listed_once(tmp_path):
+    # E steps 1.5x at c06 and 1.5x again at c12: two change points, still one series.
+    factor = {i: 1.0 if i < 6 else 1.5 if i < 12 else 2.25 for i in range(18)}
+    docs = [run_document(i, {v: normalized(v, i, factor[i] if v == "E" else 1.0)
+                             for v in BASE_MS}) for i in range(18)]  # fmt: skip
+    db = tmp_path / "h.duckdb"
+    files = [write(tmp_path / f"run{i:02d}.json", d) for i, d in enumerate(docs)]
+    assert invoke("history", "add", *files, "--history", db).exit_code == 0
+    last_step = (median(normalized("E", i, 2.25) for i in range(12, 18))
+                 / median(normalized("E", i, 1.5) for i in range(6, 12)) - 1)  # fmt: skip
+
+    series = json.loads(invoke("history", "--history", db, "--format", "json").stdout)
+    (e,) = [s for s in series if s["variant"] == "E"]
+    assert [c["commit"] for c in e["change_points"]] == ["c06", "c12"]  # JSON keeps them all
+
+    lines = invoke("history", "--history", db).stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("| variant |"))
+    header, *rows = [line.strip("| ").split(" | ") for line in lines[at:] if line.startswith("| ")]
+    assert sorted(row[0] for row in rows) == sorted(BASE_MS)  # each series once
+    e_row = dict(zip(header, next(row for row in rows if row[0] == "E"), strict=True))
+    assert e_row["change points"] == "2" and e_row["last change at commit"] == "c12"
+    assert e_row["step"] == f"{last_step:+.1%}"
+
+    listed = list(csv.DictReader(io.StringIO(invoke("history", "--history", db, "--format",
+                                                    "csv").stdout)))  # fmt: skip
+    assert sorted(r["variant"] for r in listed) == sorted(BASE_MS)
+    (e,) = [r for r in listed if r["variant"] == "E"]
+    assert (e["change_points"], e["change_commit"]) == ("2", "c12")
+    assert float(e["step"]) == pytest.approx(last_step, rel=1e-5)
 
 
 def test_a_missing_or_foreign_history_is_one_line_and_exit_1(tmp_path):

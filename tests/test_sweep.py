@@ -12,6 +12,7 @@ import time
 
 import pandas as pd
 import pytest
+import typer
 from submitit.core.utils import DelayedSubmission
 from synthetic import results_document
 from typer.testing import CliRunner
@@ -19,9 +20,10 @@ from typer.testing import CliRunner
 from rtbench.cli import app
 from rtbench.files import write_json
 from rtbench.sweep import SweepError, executors
-from rtbench.sweep.executors import ExecutorSettings, live_slurm_jobs, run_sweep, signal_delay_s
+from rtbench.sweep.executors import live_slurm_jobs, run_sweep, signal_delay_s
 from rtbench.sweep.grid import make_grid
 from rtbench.sweep.point import job_threads, run_point
+from rtbench.sweep.settings import ExecutorSettings
 from rtbench.sweep.squeue import GONE, SlurmState, read_squeue, slurm_ending
 from rtbench.sweep.store import SweepStore
 
@@ -83,7 +85,9 @@ def test_a_flag_overrides_the_file_and_its_errors_name_the_flag(tmp_path):
                                 "--device", "cpu", "--results-dir", tmp_path))  # fmt: skip
     assert out == "error: --sizes: --size 100: must be a multiple of 32"
     out = one_line_error(invoke("sweep", "--sizes", "64,abc", "--results-dir", tmp_path))
-    assert out == "error: --sizes: 'abc' is not a whole number"
+    assert out == "error: --sizes: expected int, got text 'abc'"  # as a grid file's would say
+    out = one_line_error(invoke("sweep", "--gaps-ms", " 0, 33.3 ,x", "--results-dir", tmp_path))
+    assert out == "error: --gaps-ms: expected a number, got text 'x'"
 
 
 def test_grid_points_and_record_round_trip(tmp_path):
@@ -103,10 +107,14 @@ def test_grid_points_and_record_round_trip(tmp_path):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--executor", "nope"], "--executor nope: choose from inline, local, slurm"),
+        (
+            ["--executor", "nope"],
+            "--executor: unknown executor 'nope'; choose from inline, local, slurm",
+        ),
         (["--executor", "local", "--max-parallel", "2"], "--max-parallel is for --executor slurm"),
         (["--partition", "gpu"], "--partition is for --executor slurm, not inline"),
         (["--executor", "local", "--timeout-min", "0"], "--timeout-min 0: must be at least 1"),
+        (["--executor", "slurm", "--gpus-per-job", "-1"], "--gpus-per-job -1: must be at least 0"),
     ],
 )
 def test_executor_option_errors(tmp_path, options, message):
@@ -121,6 +129,35 @@ def test_resume_errors(tmp_path):
     store = tiny_store(tmp_path)
     out = one_line_error(invoke("sweep", "--resume", store.folder, "--sizes", "64"))
     assert out == f"error: --resume measures the grid saved in {store.folder}; drop --sizes"
+    out = one_line_error(invoke("sweep", "--resume", store.folder, "--timeout-min", "0"))
+    assert out == "error: --timeout-min 0: must be at least 1"  # a flag given now: named so
+
+
+def test_a_resumed_sweeps_executor_record_is_validated_like_the_flags(tmp_path):
+    store = tiny_store(tmp_path)
+    record = json.loads((store.folder / "sweep.json").read_text())
+    record["executor"] = {**record["executor"], "name": "local", "timeout_min": "ten"}
+    (store.folder / "sweep.json").write_text(json.dumps(record))
+    out = one_line_error(invoke("sweep", "--resume", store.folder))
+    assert out == (f"error: {store.folder}/sweep.json: executor.timeout_min: expected int, got "
+                   "text 'ten'")  # fmt: skip
+
+
+def test_executor_settings_are_declared_once_with_their_limits():
+    assert ExecutorSettings().record() == {
+        "name": "inline", "timeout_min": 60, "max_parallel": 1, "partition": None,
+        "gpus_per_job": None, "cpus_per_job": None, "constraint": None, "account": None,
+        "qos": None,
+    }  # fmt: skip
+    assert ExecutorSettings.make(ExecutorSettings(name="slurm").record()).name == "slurm"
+    with pytest.raises(SweepError, match=r"^--max-parallel is for --executor slurm"):
+        ExecutorSettings.make({"name": "local", "max_parallel": 2})
+    with pytest.raises(SweepError, match=r"^colour: unknown field; valid fields: name, "):
+        ExecutorSettings.make({"colour": "red"})
+    sweep = typer.main.get_command(app).commands["sweep"]
+    helps = {param.name: param.help for param in sweep.params}
+    for name, info in ExecutorSettings.model_fields.items():  # each option's help, from the model
+        assert helps["executor" if name == "name" else name] == info.description
 
 
 # ---------------------------------------------------------------------------- the sweep folder

@@ -2,10 +2,12 @@
 report, history.
 
 Commands are thin: they parse options, call plain functions and print. One module per group of
-commands; each imports what it uses when it runs, so that `rtbench --help` and `rtbench list`
-answer without loading torch or matplotlib. The measuring options are generated from the run
-configuration's declaration (rtbench.cli.options). Errors a user can cause are one line and a
-documented exit code (rtbench.cli.errors); user text is printed as text, never read as markup.
+commands (recording.py and history_baseline.py hold what several of them share); each imports
+what it uses when it runs, so that `rtbench --help` and `rtbench list` answer without loading
+torch or matplotlib, and bad input is refused before torch is imported. The measuring options
+are generated from the run configuration's declaration (rtbench.cli.options). Errors a user can
+cause are one line and a documented exit code (rtbench.cli.errors); user text is printed as
+text, never read as markup.
 """
 
 import sys

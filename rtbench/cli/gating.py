@@ -1,17 +1,19 @@
 """`check`: the latency regression gate, as CI runs it (rtbench.check does the work). It speaks
 CI's languages too: a JUnit file, a Markdown job summary where $GITHUB_STEP_SUMMARY is set, and
-JSON on stdout."""
+JSON on stdout. Its options and input files are checked before torch is imported."""
 
+import enum
 import json
 import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rtbench.cli.app import app, console, console_text, err_console, warning
 from rtbench.cli.errors import user_errors
-from rtbench.cli.history import Against, baseline_for_check, check_history, record_runs
+from rtbench.cli.history_baseline import Against, baseline_for_check
 from rtbench.cli.measuring import CACHE, DEFAULT_BASELINE, measure
 from rtbench.cli.options import (
     DEFAULT_HISTORY,
@@ -20,10 +22,59 @@ from rtbench.cli.options import (
     ResultsDir,
     VariantsDir,
 )
+from rtbench.cli.recording import check_history, record_runs
 from rtbench.gate import DEFAULT_ALPHA, DEFAULT_THRESHOLD, GateError, Settings
 from rtbench.spec import DEFAULT_VARIANTS_DIR
+from rtbench.text import quote
 
-FORMATS = ("text", "json")
+
+class Format(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+class CheckOptions(BaseModel):
+    """The gate's settings and the output format as the command line takes them, declared with
+    their limits (rtbench.gate's Settings, a plain dataclass, declares none)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    threshold: float = Field(DEFAULT_THRESHOLD, gt=0, lt=10, allow_inf_nan=False,
+                             description="Smallest slowdown (fraction) that fails.")  # fmt: skip
+    alpha: float = Field(DEFAULT_ALPHA, gt=0, lt=1, allow_inf_nan=False,
+                         description="Mann-Whitney significance.")  # fmt: skip
+    allow_growth: bool = Field(False, description="Let params and GMACs grow.")
+    format: Format = Field(Format.text, description="text (tables), or json (the report on "
+                           "stdout).")  # fmt: skip
+
+    @classmethod
+    def make(cls, **values) -> "CheckOptions":
+        """The options, or GateError in one line (exit 2), worded as `check` always said it (CI
+        scripts match on it) from the declared limits and choices."""
+        try:
+            return cls(**values)
+        except ValidationError as err:
+            name = err.errors()[0]["loc"][0]
+        if name == "format":
+            choices = ", ".join(f.value for f in Format)
+            raise GateError(f"--format {quote(values['format'])}: choose from {choices}")
+        raise GateError(f"--threshold must be in {_range('threshold')} and --alpha in "
+                        f"{_range('alpha')}")  # fmt: skip
+
+    def settings(self) -> Settings:
+        return Settings(self.threshold, self.alpha, self.allow_growth)
+
+
+def _range(name: str) -> str:
+    """A declared open interval as people write it: (0, 10)."""
+    metadata = CheckOptions.model_fields[name].metadata  # annotated_types' Gt and Lt
+    low = next(m.gt for m in metadata if hasattr(m, "gt"))
+    high = next(m.lt for m in metadata if hasattr(m, "lt"))
+    return f"({low:g}, {high:g})"
+
+
+def _help(name: str) -> str | None:
+    return CheckOptions.model_fields[name].description
 
 
 @app.command()
@@ -34,17 +85,13 @@ def check(
         typer.Argument(help="results.json to check; omitted: measure now, as the baseline was."),
     ] = None,
     baseline: Annotated[Path, typer.Option(help="Baseline results file.")] = DEFAULT_BASELINE,
-    threshold: Annotated[
-        float, typer.Option(help="Smallest slowdown (fraction) that fails.")
-    ] = DEFAULT_THRESHOLD,
-    alpha: Annotated[float, typer.Option(help="Mann-Whitney significance.")] = DEFAULT_ALPHA,
-    allow_growth: Annotated[bool, typer.Option(help="Let params and GMACs grow.")] = False,
+    threshold: Annotated[float, typer.Option(help=_help("threshold"))] = DEFAULT_THRESHOLD,
+    alpha: Annotated[float, typer.Option(help=_help("alpha"))] = DEFAULT_ALPHA,
+    allow_growth: Annotated[bool, typer.Option(help=_help("allow_growth"))] = False,
     junit: Annotated[
         Path | None, typer.Option(help="Also write the verdicts as a JUnit XML file.")
     ] = None,
-    format: Annotated[
-        str, typer.Option("--format", help="text (tables), or json (the report on stdout).")
-    ] = "text",
+    format: Annotated[str, typer.Option("--format", help=_help("format"))] = Format.text.value,
     variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR,
     results_dir: ResultsDir = DEFAULT_RESULTS_DIR,
     against: Annotated[
@@ -59,8 +106,25 @@ def check(
     compared normalized by a calibration workload timed in the same run; when measuring, a
     slower variant is measured again and fails only if the slowdown repeats. A run measured here
     is recorded in the history."""
-    from rtbench.check import judge, run_check
     from rtbench.files import check_output_file, check_output_location, write_atomic, write_json
+    from rtbench.results import load_results
+    from rtbench.spec import load_variants
+
+    chosen = CheckOptions.make(threshold=threshold, alpha=alpha, allow_growth=allow_growth,
+                               format=format)  # fmt: skip
+    settings, format = chosen.settings(), chosen.format
+    if junit is not None:
+        check_output_file(junit, f"--junit {junit}")  # before minutes of measuring, not after
+    say = console.print if format is Format.text else err_console.print  # stdout is the JSON's
+    base, label = load_results(baseline), str(baseline)
+    given = load_results(current) if current is not None else None
+    specs = None
+    if current is None:  # measuring: everything is checked before minutes of it, not after
+        specs = load_variants(variants_dir)
+        check_output_location(results_dir, None)
+        check_history(history)
+    # Every input is checked: what needs torch may be imported now.
+    from rtbench.check import judge, run_check
     from rtbench.report.gate import (
         as_json,
         junit_xml,
@@ -70,24 +134,10 @@ def check(
         warnings,
     )
     from rtbench.report.write import write_run
-    from rtbench.results import load_results
-    from rtbench.spec import load_variants
 
-    if not 0 < threshold < 10 or not 0 < alpha < 1:
-        raise GateError("--threshold must be in (0, 10) and --alpha in (0, 1)")
-    if format not in FORMATS:
-        raise GateError(f"--format {format!r}: choose from {', '.join(FORMATS)}")
-    if junit is not None:
-        check_output_file(junit, f"--junit {junit}")  # before minutes of measuring, not after
-    say = console.print if format == "text" else err_console.print  # stdout is the JSON's
-    settings = Settings(threshold, alpha, allow_growth)
-    base, label = load_results(baseline), str(baseline)
-    given = load_results(current) if current is not None else None
     if against is Against.history:
         base, label = baseline_for_check(base, baseline, history, given, say)
     if current is None:
-        check_output_location(results_dir, None)  # before minutes of measuring, not after
-        check_history(history)
         run_dir: Path | None = None
         again: list[Path] = []
 
@@ -110,11 +160,11 @@ def check(
                 say(console_text(f"measured again: {again[-1]}"))
             return document
 
-        checked = run_check(base, load_variants(variants_dir), measure_and_keep, settings)
+        checked = run_check(base, specs, measure_and_keep, settings)
     else:
         checked = judge(base, given, None, settings)
     report = checked.report
-    if format == "json":
+    if format is Format.json:
         typer.echo(json.dumps(as_json(report, label), indent=2))
     else:
         console.print(render(report))

@@ -9,6 +9,7 @@ from rtbench.cli.errors import user_errors
 from rtbench.cli.options import VariantsDir
 from rtbench.config import BenchError
 from rtbench.spec import DEFAULT_VARIANTS_DIR, load_variants, select
+from rtbench.text import printable
 
 
 @app.command("list")
@@ -16,7 +17,7 @@ from rtbench.spec import DEFAULT_VARIANTS_DIR, load_variants, select
 def list_command(variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR) -> None:
     """The variants found in the variants folder, one line each."""
     for spec in load_variants(variants_dir).values():
-        typer.echo(f"{spec.name:<6} {spec.description}")
+        typer.echo(printable(f"{spec.name:<6} {spec.description}"))  # no ESC to the terminal
 
 
 @app.command()
@@ -27,6 +28,7 @@ def show(
     detector: Annotated[bool, typer.Option(help="Also build the detector for its parts.")] = True,
 ) -> None:
     """The spec of one variant and its parameters per part."""
+    spec = select(load_variants(variants_dir), [variant])[0]  # checked before torch is imported
     import yaml
     from rich.table import Table
 
@@ -34,8 +36,7 @@ def show(
     from rtbench.models.build import build_model
     from rtbench.runner import describe_error
 
-    spec = select(load_variants(variants_dir), [variant])[0]
-    typer.echo(f"{spec.name}: {spec.description}\nfile: {spec.source}")
+    typer.echo(printable(f"{spec.name}: {spec.description}\nfile: {spec.source}"))
     record = spec.model_dump(mode="json", exclude={"source"})
     typer.echo(yaml.safe_dump(record, sort_keys=False, width=1000).rstrip())
     scopes = ("encoder", "detector") if detector else ("encoder",)

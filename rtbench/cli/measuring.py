@@ -13,7 +13,6 @@ from rtbench.cli.errors import user_errors
 from rtbench.cli.options import (
     DEFAULT_HISTORY,
     DEFAULT_RESULTS_DIR,
-    DEFAULTS,
     HistoryPath,
     Plots,
     Record,
@@ -24,8 +23,9 @@ from rtbench.cli.options import (
     VariantsDir,
     run_options,
 )
-from rtbench.config import RunConfig
+from rtbench.config import BenchError, RunConfig
 from rtbench.spec import DEFAULT_VARIANTS_DIR
+from rtbench.text import printable
 
 DEFAULT_BASELINE = DEFAULT_RESULTS_DIR / "baseline-cpu.json"
 GATE_SIZE = 256  # the gate runs whole detectors at a reduced size: minutes, not tens of minutes
@@ -83,11 +83,14 @@ def baseline(
     options: RunOptions,
 ) -> None:
     """Measure the regression gate's workload (reduced size) and write a baseline file; the run
-    is recorded in the history too."""
-    from rtbench.cli.history import check_history, record_runs
+    is recorded in the history too. FLOPs are always counted (the gate compares GMACs):
+    --no-flops is refused."""
+    from rtbench.cli.recording import check_history, record_runs
     from rtbench.files import check_output_file, write_json
 
-    cfg = options.config().with_(flops=True)  # the gate compares sizes too
+    if not options.values["flops"]:  # a baseline without GMACs would let any growth pass
+        raise BenchError("--no-flops: a baseline counts FLOPs (the gate compares GMACs); drop it")
+    cfg = options.config()
     check_output_file(out, f"--out {out}")  # before minutes of measuring, not after
     check_history(history)
     document = measure(variants or ["all"], cfg, variants_dir, cache_dir=None)
@@ -103,14 +106,10 @@ def baseline(
 
 @app.command()
 @user_errors
+@run_options(only=("scope", "size", "batch", "seed", "deploy"))
 def export(
     variant: Annotated[str, typer.Option("--variant", "-v", help="Variant name, e.g. E.")],
     out: Annotated[Path, typer.Option(help="ONNX file to write.")],
-    scope: Annotated[str, typer.Option(help="encoder or detector.")] = DEFAULTS.scope,
-    size: Annotated[int, typer.Option(help="Input side in pixels (static shape).")] = DEFAULTS.size,
-    batch: Annotated[int, typer.Option(help="Batch size (static shape).")] = DEFAULTS.batch,
-    seed: Annotated[int, typer.Option(help="Seed of the weights.")] = DEFAULTS.seed,
-    deploy: Annotated[bool, typer.Option(help="Fold BatchNorm and fuse RepVGG first.")] = False,
     cells: Annotated[
         bool, typer.Option(help="Detector: also output the selected encoder cells.")
     ] = False,
@@ -118,15 +117,17 @@ def export(
         bool, typer.Option(help="Run the graph in ONNX Runtime and compare with PyTorch.")
     ] = True,
     variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR,
+    *,
+    options: RunOptions,
 ) -> None:
     """Export one variant to ONNX (opset 17, static shapes, fp32), checked by the ONNX checker and
     against PyTorch's outputs, for your own pipeline."""
-    from rtbench.export import export_file
     from rtbench.spec import load_variants, select
 
-    cfg = RunConfig.make({"scope": scope, "size": size, "batch": batch, "seed": seed,
-                          "deploy": deploy, "device": "cpu"})  # fmt: skip
+    cfg = options.config().with_(device="cpu")
     spec = select(load_variants(variants_dir), [variant])[0]
+    from rtbench.export import export_file  # torch: after every input was checked
+
     console.print(console_text(export_file(spec, cfg, out, with_cells=cells, check=check)))
 
 
@@ -136,14 +137,15 @@ def benchmark(
 ) -> None:  # fmt: skip
     """`run` and `compare`: measure, write the run folder, print the reports; and record the run
     in `history` as `source` when given."""
-    from rtbench.cli.history import check_history, record_runs
+    from rtbench.cli.recording import check_history, record_runs
     from rtbench.files import check_output_location
-    from rtbench.report.write import write_run
 
     check_output_location(results_dir, run_id)  # before minutes of measuring, not after
     if history is not None:
         check_history(history)
     document = measure(names, cfg, variants_dir, results_dir / CACHE)
+    from rtbench.report.write import write_run  # torch: after the inputs were checked
+
     run_dir, warnings = write_run(document, results_dir, run_id, plots=plots)
     print_report(document)
     for message in warnings:
@@ -157,10 +159,11 @@ def benchmark(
 
 def measure(names: list[str], cfg: RunConfig, variants_dir: Path, cache_dir: Path | None) -> dict:
     """Measure the named variants with a progress bar; every option is checked first."""
-    from rtbench.runner import check_run, run_benchmark
     from rtbench.spec import load_variants, select
 
     specs = select(load_variants(variants_dir), names)
+    from rtbench.runner import check_run, run_benchmark  # torch: after the specs were read
+
     cfg = check_run(cfg)  # before the progress bar: a bad option is one line, nothing else
     with progress() as on_event:
         return run_benchmark(specs, cfg, on_event, cache_dir=cache_dir)
@@ -183,7 +186,9 @@ def progress() -> Iterator[Callable]:
         task = bar.add_task("starting", total=None)
 
         def on_event(event) -> None:
-            bar.update(task, description=event.message, completed=event.done, total=event.total)
+            # Messages name variants: shown as text (markup=False above), controls made visible.
+            bar.update(task, description=printable(event.message), completed=event.done,
+                       total=event.total)  # fmt: skip
 
         yield on_event
 

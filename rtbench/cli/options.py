@@ -47,12 +47,13 @@ class Option:
     listed: bool  # a sweep dimension: a comma-separated list of values
 
 
-def generated(grid: bool) -> list[Option]:
-    """The run configuration's options; with `grid`, a sweep's: each dimension a list."""
+def generated(grid: bool, only: tuple[str, ...] | None = None) -> list[Option]:
+    """The run configuration's options; with `grid`, a sweep's: each dimension a list; with
+    `only`, the options of those fields alone."""
     out = []
     for name, model in config.fields():
         t = tag(name, model)
-        if not t["cli"]:
+        if not t["cli"] or (only is not None and name not in only):
             continue
         if grid and t["sweep"]:
             out.append(Option(t["sweep"], name, model, listed=True))
@@ -106,11 +107,17 @@ class RunOptions:
         return RunConfig.make(data)
 
 
-def run_options(*, grid: bool = False, **defaults: Any) -> Callable:
+def run_options(
+    *, grid: bool = False, only: tuple[str, ...] | None = None, **defaults: Any
+) -> Callable:
     """Give a command the run configuration's options: typer sees each as a keyword parameter
     (with the default given here, else the declared one), and the command gets one `options`
-    argument (RunOptions). With `grid`, the sweep dimensions are lists (--sizes, ...)."""
-    options = generated(grid)
+    argument (RunOptions). With `grid`, the sweep dimensions are lists (--sizes, ...); with
+    `only`, just the options of those fields (the others keep their declared values)."""
+    options = generated(grid, only)
+    unknown = set(only or ()) - {o.name for o in options}
+    if unknown:  # a typo in a command's declaration, not a user's input
+        raise ValueError(f"run_options(only=...): no option for {sorted(unknown)}")
 
     def default(option: Option) -> Any:
         if option.param in defaults:
@@ -143,6 +150,3 @@ def on_command_line(context: typer.Context, name: str) -> bool:
     ParameterSource, by name)."""
     source = context.get_parameter_source(name)
     return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
-
-
-DEFAULTS = RunConfig()  # the declared defaults, for options of other commands (export)

@@ -1,4 +1,5 @@
-"""`report`: sweeps and runs merged into one report, measuring nothing."""
+"""`report`: sweeps and runs merged into one report, measuring nothing; the inputs are read
+before the reports (and torch) are imported."""
 
 import datetime as dt
 from pathlib import Path
@@ -37,11 +38,27 @@ def report(
 ) -> None:
     """Merge sweeps and runs into one report (tables, CSV, Parquet, plots), measuring nothing.
     Exit 2 on unusable input, or on runs not measured alike (unless --allow-unlike)."""
+    check_inputs(inputs)
     if out is None:
         one_sweep = len(inputs) == 1 and (inputs[0] / "sweep.json").is_file()
         out = (inputs[0] / "report" if one_sweep
                else results_dir / "reports" / f"{dt.datetime.now():%Y%m%d-%H%M%S}")  # fmt: skip
     merged_report(inputs, out, plots, allow_unlike, html)
+
+
+def check_inputs(inputs: list[Path]) -> None:
+    """An error naming the first input that is neither a sweep folder, a run folder nor a results
+    file, before the reports (and torch) are imported; collect then reads them for the report."""
+    from rtbench.results import ResultsError, load_results
+    from rtbench.sweep.store import SweepStore
+
+    for path in inputs:
+        if (path / "sweep.json").is_file():
+            SweepStore.open(path)
+        elif path.is_dir() and not (path / "results.json").is_file():
+            raise ResultsError(f"{path}: neither a run folder (results.json) nor a sweep folder")
+        else:
+            load_results(path / "results.json" if path.is_dir() else path)
 
 
 def merged_report(

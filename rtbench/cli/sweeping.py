@@ -1,5 +1,6 @@
 """`sweep`: a grid of runs through an executor (this process, submitit's local executor, or
-SLURM), then the merged report."""
+SLURM), then the merged report. The grid and the executor settings are checked before torch is
+imported (rtbench.sweep.grid, rtbench.sweep.settings)."""
 
 import datetime as dt
 from pathlib import Path
@@ -22,14 +23,21 @@ from rtbench.cli.options import (
     run_options,
 )
 from rtbench.cli.reporting import merged_report
-from rtbench.config import BenchError, tag
+from rtbench.config import tag
 from rtbench.spec import DEFAULT_VARIANTS_DIR
+from rtbench.sweep.settings import ExecutorSettings, flag
+from rtbench.validation import dotted
 
 EXECUTOR = "Executor"  # help panel
 
 
-def _executor(help: str, default: str | None = None) -> typer.models.OptionInfo:
-    return typer.Option(help=help, rich_help_panel=EXECUTOR, show_default=default or False)
+def _executor(name: str) -> typer.models.OptionInfo:
+    """An executor setting's option, its help and default read off ExecutorSettings: None on the
+    command line means not given (--resume keeps the sweep's own)."""
+    info = ExecutorSettings.model_fields[name]
+    shown = str(info.default) if info.default is not None else False
+    return typer.Option(flag((name,)), help=info.description, rich_help_panel=EXECUTOR,
+                        show_default=shown)  # fmt: skip
 
 
 @app.command()
@@ -53,28 +61,15 @@ def sweep(
         str, typer.Option(help="Variants, comma-separated, or all.", rich_help_panel=GRID)
     ] = "all",
     variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR,
-    executor: Annotated[
-        str | None,
-        _executor(
-            "inline (this process), local (a submitit subprocess job per "
-            "point) or slurm (a submitit job array).",
-            "inline",
-        ),
-    ] = None,
-    timeout_min: Annotated[
-        int | None, _executor("Time limit of one point's job, minutes (local, slurm).", "60")
-    ] = None,
-    max_parallel: Annotated[
-        int | None, _executor("SLURM: points measured at once, each on its own GPUs.", "1")
-    ] = None,
-    partition: Annotated[str | None, _executor("SLURM partition.")] = None,
-    gpus_per_job: Annotated[
-        int | None, _executor("SLURM: GPUs per job.", "1 on cuda, else 0")
-    ] = None,
-    cpus_per_job: Annotated[int | None, _executor("SLURM: CPUs per job.")] = None,
-    constraint: Annotated[str | None, _executor("SLURM constraint (a GPU type, say).")] = None,
-    account: Annotated[str | None, _executor("SLURM account.")] = None,
-    qos: Annotated[str | None, _executor("SLURM quality of service.")] = None,
+    executor: Annotated[str | None, _executor("name")] = None,
+    timeout_min: Annotated[int | None, _executor("timeout_min")] = None,
+    max_parallel: Annotated[int | None, _executor("max_parallel")] = None,
+    partition: Annotated[str | None, _executor("partition")] = None,
+    gpus_per_job: Annotated[int | None, _executor("gpus_per_job")] = None,
+    cpus_per_job: Annotated[int | None, _executor("cpus_per_job")] = None,
+    constraint: Annotated[str | None, _executor("constraint")] = None,
+    account: Annotated[str | None, _executor("account")] = None,
+    qos: Annotated[str | None, _executor("qos")] = None,
     plots: Plots = True,
     results_dir: ResultsDir = DEFAULT_RESULTS_DIR,
     sweep_id: Annotated[
@@ -87,7 +82,7 @@ def sweep(
 ) -> None:
     """Measure a grid of configurations, one point (size, batch, dtype, ...) at a time, each
     point a run of all its variants interleaved; results under results/sweeps/<id>/."""
-    from rtbench.cli.history import check_history
+    from rtbench.cli.recording import check_history
     from rtbench.files import check_output_location
     from rtbench.sweep import SweepError
     from rtbench.sweep.store import SweepStore
@@ -110,9 +105,9 @@ def sweep(
         kept = store.record.get("executor") or {}
         if chosen.get("name", kept.get("name")) != kept.get("name"):
             kept = {}  # another executor: its own defaults, and the flags given now
-        settings = _executor_settings({**kept, **chosen}, set(chosen))
+        settings = _executor_settings({**kept, **chosen}, set(chosen), resume / "sweep.json")
     else:
-        settings = _executor_settings(chosen, set(chosen))
+        settings = ExecutorSettings.make(chosen)
         grid = _grid(grid_file, grid_flags, options, settings)
         check_output_location(results_dir / "sweeps", sweep_id)
         name = sweep_id or f"{dt.datetime.now():%Y%m%d-%H%M%S}-{grid.base.scope}-{grid.base.device}"
@@ -121,35 +116,25 @@ def sweep(
     _drive(store, settings, plots, history if record else None)
 
 
-def _executor_settings(values: dict, given: set[str]):
-    from rtbench.sweep import SweepError
-    from rtbench.sweep.executors import ExecutorSettings
-
-    try:
-        settings = ExecutorSettings(**values)
-    except TypeError as err:
-        raise SweepError(f"sweep.json: malformed executor settings ({err})") from None
-    settings.check(given)
-    return settings
+def _executor_settings(values: dict, given: set[str], record: Path) -> ExecutorSettings:
+    """The settings of a resumed sweep: its record's, the flags given now over them; an error
+    names the flag, or the record's key."""
+    return ExecutorSettings.make(values, lambda loc: flag(loc) if not loc or loc[0] in given
+                                 else f"{record}: executor.{dotted(loc)}")  # fmt: skip
 
 
-def _grid(grid_file: Path | None, flags: dict, options: RunOptions, settings):
+def _grid(grid_file: Path | None, flags: dict, options: RunOptions, settings: ExecutorSettings):
     """The grid from the file, with the flags given on the command line over its keys."""
-    from rtbench.sweep.grid import make_grid, read_grid_file
+    from rtbench.sweep.grid import make_grid, read_grid_file, read_grid_flags
 
     values = read_grid_file(grid_file) if grid_file else {}
     sources = {key: f"{grid_file}: {key}" for key in values}
     generated = {o.param: o for o in options.options}
-    for key, value in flags.items():
-        option, flag = generated.get(key), "--" + key.replace("_", "-")
-        if key == "variants":
-            value = _items(value, flag, str)
-        elif option is not None and option.listed:
-            kind = option.model.model_fields[option.name].annotation
-            value = _items(value, flag, kind if kind in (int, float) else str)
-        elif option is not None:
-            flag = tag(option.name, option.model)["flag"] or flag
-        values[key], sources[key] = value, flag
+    for key in flags:  # an error names the flag: --sizes, --runtime, --min-time
+        option = generated.get(key)
+        declared = tag(option.name, option.model)["flag"] if option and not option.listed else None
+        sources[key] = declared or "--" + key.replace("_", "-")
+    values.update(read_grid_flags(flags, sources))
     slurm_gpus = None
     if settings.name == "slurm":
         device = values.get("device", "auto")
@@ -159,24 +144,6 @@ def _grid(grid_file: Path | None, flags: dict, options: RunOptions, settings):
             else (0 if device == "cpu" else 1)
         )
     return make_grid(values, sources, str(grid_file or "the command line"), slurm_gpus)
-
-
-def _items(text: str, flag: str, kind: type) -> tuple:
-    items = [item.strip() for item in str(text).split(",") if item.strip()]
-    try:
-        return tuple(kind(item) for item in items)
-    except ValueError:
-        bad = next(item for item in items if not _parses(item, kind))
-        noun = "a whole number" if kind is int else "a number"
-        raise BenchError(f"{flag}: {bad!r} is not {noun}") from None
-
-
-def _parses(item: str, kind: type) -> bool:
-    try:
-        kind(item)
-    except ValueError:
-        return False
-    return True
 
 
 def _drive(store, settings, plots: bool, history: Path | None = None) -> None:
@@ -225,7 +192,7 @@ def _drive(store, settings, plots: bool, history: Path | None = None) -> None:
 
 def _record(store, history: Path) -> bool:
     """The complete points' results in the history (a point recorded before is not again)."""
-    from rtbench.cli.history import record_runs
+    from rtbench.cli.recording import record_runs
     from rtbench.results import load_results
 
     done = [p.id for p in store.grid.points if store.complete(p.id)]

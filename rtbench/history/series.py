@@ -167,15 +167,15 @@ def summary(s: Series) -> dict:
 
 
 def listing(found: list[Series]) -> pd.DataFrame:
-    """One row per change point of each series, and one for a series without any (its change
-    columns empty)."""
+    """One row per series: how many change points it has, and the last one (where its stable
+    segment, the baseline of `check --against history`, starts); change columns empty where it
+    has none. Every change point is in `summary` (--format json) and the HTML page."""
     records = []
     for s in found:
-        base = summary(s)
-        changes = base.pop("change_points")
-        base["change_points"] = len(changes)
-        for change in changes or [{}]:
-            records.append({**base, "change_commit": change.get("commit"),
-                            "change_time": change.get("time"), "step": change.get("step"),
-                            "score": change.get("score")})  # fmt: skip
+        row = summary(s)
+        changes = row.pop("change_points")
+        last = changes[-1] if changes else {}
+        records.append({**row, "change_points": len(changes), "change_commit": last.get("commit"),
+                        "change_time": last.get("time"), "step": last.get("step"),
+                        "score": last.get("score")})  # fmt: skip
     return pd.DataFrame.from_records(records, columns=LISTING)

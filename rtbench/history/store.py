@@ -9,7 +9,7 @@ Schema, version SCHEMA_VERSION (README, "History", documents it for users):
             source (baseline, check, confirmation, run, compare, sweep, import), file (the file
             imported), run_id, created (when the run started, UTC), recorded (when it was
             appended, UTC), git_commit, git_branch, git_dirty, fingerprint (the machine, see
-            `fingerprint`), machine (JSON: what the fingerprint stands for), config (JSON:
+            `machine_key`), machine (JSON: what the fingerprint stands for), config (JSON:
             results.json's config record, every field), calibration (the workload's name),
             calibration_median_ms, load (JSON: results.json's load record)
     points  one row per run, variant and runtime
@@ -78,12 +78,13 @@ class Recorded:
     known: int  # documents the database already had (the same content): not appended twice
 
 
-def fingerprint(environment: dict) -> str:
-    """The machine a run measured on, as one string: results.json's `environment.fingerprint`
-    where the run recorded one; else one derived from what every results file has (the CPU
-    model, the CPU count, the device's name and the torch version: DERIVED_FROM), "derived-" and
-    16 hex digits of their SHA-256. The same machine and software give the same string; a run
-    recorded with a fingerprint and an older run of the same machine get different ones."""
+def machine_key(environment: dict) -> str:
+    """The machine a run measured on, as the one string its series are keyed by (the runs
+    table's `fingerprint` column): results.json's `environment.fingerprint` where the run
+    recorded one; else one derived from what every results file has (the CPU model, the CPU
+    count, the device's name and the torch version: DERIVED_FROM), "derived-" and 16 hex digits
+    of their SHA-256. The same machine and software give the same string; a run recorded with a
+    fingerprint and an older run of the same machine get different ones."""
     recorded = environment.get("fingerprint")
     if isinstance(recorded, str) and recorded.strip():
         return recorded
@@ -247,7 +248,7 @@ def _run(document: dict, source: str, file: Path | None) -> tuple:
         "git_commit": env.get("git_commit"),
         "git_branch": env.get("git_branch"),
         "git_dirty": dirty if isinstance(dirty, bool) else None,
-        "fingerprint": fingerprint(env), "machine": json.dumps(machine(env), sort_keys=True),
+        "fingerprint": machine_key(env), "machine": json.dumps(machine(env), sort_keys=True),
         "config": json.dumps(document["config"], sort_keys=True), "calibration": cal["name"],
         "calibration_median_ms": cal["median_ms"],
         "load": json.dumps(document["load"]) if document.get("load") is not None else None,

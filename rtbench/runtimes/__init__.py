@@ -1,8 +1,10 @@
 """The runtimes rtbench can time a model in, one registry entry each.
 
 Adding a runtime: a module with a `Runtime` subclass (name, label, devices, the modules and pip
-extra it needs, `prepare` returning a `Session`), one line in `RUNTIMES`, and its tests. Runs,
-reports and the gate take the runtime from each row; nothing else changes.
+extra it needs, `prepare` returning a `Session`), one line in `RUNTIMES`, its name at the same
+place in rtbench.config.RUNTIME_NAMES (what --runtime is checked against before torch is imported;
+a test keeps the two equal), and its tests. Runs, reports and the gate take the runtime from each
+row; nothing else changes.
 """
 
 import torch

@@ -22,10 +22,10 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout, suppress
-from dataclasses import asdict, dataclass
 
 from rtbench.sweep import SweepError
 from rtbench.sweep.point import run_point
+from rtbench.sweep.settings import ExecutorSettings
 from rtbench.sweep.squeue import (
     GONE,
     SELF_ENDED,
@@ -36,52 +36,11 @@ from rtbench.sweep.squeue import (
 )
 from rtbench.sweep.store import FAILED, FINISHED, INTERRUPTED, RUNNING, SweepStore
 
-EXECUTORS = ("inline", "local", "slurm")
-SLURM_ONLY = ("partition", "gpus_per_job", "cpus_per_job", "constraint", "account", "qos")
 POLL_S = 0.2  # how often a waiting sweep looks at its jobs' files (results, statuses)
 SQUEUE_S = (2.0, 30.0)  # how often it asks squeue: every 2 s at first, at most every 30 s
 RESULT_GRACE_S = 15.0  # a job that exited by itself: how long its files may take to show (NFS)
 OnPoint = Callable[[str, dict], None]  # (point id, its status record) when a point finishes
 Measure = Callable[..., str]  # run_point's signature: (sweep folder, point id, on_event)
-
-
-@dataclass(frozen=True)
-class ExecutorSettings:
-    name: str = "inline"
-    timeout_min: int = 60  # per point, for submitit jobs (its own default is 2 minutes)
-    max_parallel: int = 1  # SLURM: array tasks at once; one machine: always 1
-    partition: str | None = None
-    gpus_per_job: int | None = None  # SLURM; default 1 on a CUDA sweep, else 0
-    cpus_per_job: int | None = None
-    constraint: str | None = None
-    account: str | None = None
-    qos: str | None = None
-
-    def check(self, given: set[str]) -> None:
-        """One-line errors for impossible settings; `given` names those set on purpose."""
-        if self.name not in EXECUTORS:
-            raise SweepError(f"--executor {self.name}: choose from {', '.join(EXECUTORS)}")
-        if self.timeout_min < 1:
-            raise SweepError(f"--timeout-min {self.timeout_min}: must be at least 1 minute")
-        if self.max_parallel < 1:
-            raise SweepError(f"--max-parallel {self.max_parallel}: must be at least 1")
-        if self.gpus_per_job is not None and self.gpus_per_job < 0:
-            raise SweepError(f"--gpus-per-job {self.gpus_per_job}: must be 0 or more")
-        if self.cpus_per_job is not None and self.cpus_per_job < 1:
-            raise SweepError(f"--cpus-per-job {self.cpus_per_job}: must be at least 1")
-        if self.name != "slurm":
-            if self.max_parallel != 1:
-                raise SweepError(
-                    "--max-parallel is for --executor slurm: points on one machine run one at "
-                    "a time, or they would disturb each other's timings"
-                )
-            wrong = [key for key in SLURM_ONLY if key in given and getattr(self, key) is not None]
-            if wrong:
-                flag = "--" + wrong[0].replace("_", "-")
-                raise SweepError(f"{flag} is for --executor slurm, not {self.name}")
-
-    def record(self) -> dict:
-        return asdict(self)
 
 
 def run_sweep(

@@ -27,8 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from rtbench import config
-from rtbench.config import BenchError, RunConfig, TimingPlan, tag
-from rtbench.runner import check_run
+from rtbench.config import BenchError, RunConfig, TimingPlan, comma_list, tag
 from rtbench.spec import DEFAULT_VARIANTS_DIR, SpecError, load_variants, select
 from rtbench.sweep import SweepError
 from rtbench.validation import dotted, one_line
@@ -162,6 +161,19 @@ def read_grid_file(path: Path) -> dict:
     return values
 
 
+def read_grid_flags(flags: dict, sources: dict[str, str]) -> dict:
+    """The keys the command line sets (type-checked), as a grid file gives them: a list's text
+    split at commas (config.comma_list), each item read as the key's type ("640" is 640)."""
+    model = grid_file_model()
+    listed = ("variants", *dimensions())
+    data = {key: comma_list(value) if key in listed else value for key, value in flags.items()}
+    try:
+        parsed = model.model_validate(data, strict=False)  # text, unlike a YAML file's values
+    except ValidationError as err:
+        raise SweepError(one_line(err, model, lambda loc: _source(sources, loc))) from None
+    return {key: getattr(parsed, key) for key in data}
+
+
 def make_grid(
     values: dict, sources: dict[str, str], origin: str, slurm_gpus: int | None = None
 ) -> Grid:
@@ -195,6 +207,11 @@ def make_grid(
         shared["device"] = "cuda" if slurm_gpus else "cpu"
     base = _config(lambda: RunConfig.make(shared, lambda loc: _setting_source(sources, loc)))
     axes = {name: tuple(getattr(g, key)) for key, name in dimensions().items()}
+    for key, name in dimensions().items():  # each value alone, before torch: the error names it
+        for value in axes[name]:
+            _config(lambda: base.with_(**{name: value}), _source(sources, (key,)))  # noqa: B023
+    from rtbench.runner import check_run  # torch: after every check that does without it
+
     on_machine = slurm_gpus is None
     base = _config(lambda: check_run(base, on_machine), origin)  # auto resolved here
     for key, name in dimensions().items():  # each value alone: the error names its key
