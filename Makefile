@@ -63,7 +63,7 @@ gpu-wheels:
 # Every CUDA path in one go (tests marked cuda, each dtype and runtime, the gate on CUDA); results
 # in $$OUT (a temporary folder when unset). On a CPU: bash benchmarks/gpu_check.sh --device cpu.
 gpu-check:
-	bash benchmarks/gpu_check.sh
+	PYTHON=$(PYTHON) bash benchmarks/gpu_check.sh
 
 # `rtbench sweep --executor slurm` on a real SLURM (Debian's 22.05): installs what is missing
 # (apt, as root), starts a one-node cluster on this machine from a temporary folder, sweeps through
