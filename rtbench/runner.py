@@ -24,7 +24,12 @@ from rtbench import results
 from rtbench.config import BenchError, RunConfig
 from rtbench.measure import load
 from rtbench.measure.breakdown import capture_part_inputs
-from rtbench.measure.calibration import CALIBRATION_NAME, calibration_workload, measure_peak_gflops
+from rtbench.measure.calibration import (
+    calibration_dtype,
+    calibration_plan,
+    calibration_workload,
+    measure_peak_gflops,
+)
 from rtbench.measure.device import torch_device, torch_dtype
 from rtbench.measure.env import capture_environment
 from rtbench.measure.flops import count_flops
@@ -145,7 +150,9 @@ def _run(
             rows.append(row)
     emit(Event("build", total, total, "built"))
 
-    calibration_step = calibration_workload(device, torch.float32, cfg.seed)
+    calibration_step = calibration_workload(
+        device, calibration_dtype(device, torch_dtype(cfg.dtype)), cfg.seed
+    )
     workloads = {CALIBRATION: Workload(calibration_step, device_clock(device)), **workloads}
     sampled = 0
 
@@ -197,7 +204,7 @@ def _run(
         "protocol": protocol_record(cfg, environment, rows, gpu_while_timing, order_seed),
         "gpu_while_timing": gpu_while_timing,
         "calibration": {
-            "name": CALIBRATION_NAME,
+            "name": calibration_plan(device).name,
             **summarize(calibration.samples_ms),
             "samples_ms": calibration.samples_ms,
         },
