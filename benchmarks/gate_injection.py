@@ -1,5 +1,5 @@
 """Can the gate fail? Measure as the baseline was with an injected slowdown, then gate as `rtbench
-check` does, measuring a variant that looks slower once more (a benchmark, not a test).
+check` does, run after run until the gate decides (a benchmark, not a test).
 
 The slowdown busy-waits after each forward of the chosen part so that the part takes FACTOR times
 as long: a whole variant (`--variant E`) or a block every variant shares (`--shared backbone`).
@@ -16,7 +16,7 @@ from rich.console import Console
 
 from rtbench.check import run_check
 from rtbench.report.gate import render, verdict_line
-from rtbench.results import load_results
+from rtbench.results import load_runs
 from rtbench.spec import load_variants
 
 
@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--baseline", default="results/baseline-cpu.json")
     args = parser.parse_args()
 
-    baseline = load_results(args.baseline)
+    baseline = load_runs(args.baseline)
     build = slowed_builder(args.factor, variant=args.variant, part=args.shared)
     report = run_check(baseline, load_variants(), build=build).report
     Console(width=200).print(render(report))

@@ -5,6 +5,7 @@ shares (the backbone, say), and is passed to `run_benchmark(build=...)`."""
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from torch import nn
 
@@ -23,20 +24,33 @@ def slowed(forward: Callable, factor: float) -> Callable:
     return slow_forward
 
 
-def slowed_builder(
-    factor: float, variant: str | None = None, part: str | None = None, build=build_model
-) -> Callable[..., nn.Module]:
-    """A builder whose models are slowed: `variant`'s whole model, or `part` of every model."""
-    if (variant is None) == (part is None):
-        raise ValueError("slow either one variant or one shared part")
+@dataclass(frozen=True)
+class SlowedBuilder:
+    """A builder whose models are slowed: `variant`'s whole model, or `part` of every model. A
+    class, not a closure, so that it pickles into the process each run of a check is measured in
+    (rtbench.check.in_own_process)."""
 
-    def build_slowed(spec, scope: str, seed: int = 0) -> nn.Module:
-        model = build(spec, scope, seed)
-        if part is not None:
-            target = model.parts()[part]
-            target.forward = slowed(target.forward, factor)
-        elif spec.name == variant:
-            model.forward = slowed(model.forward, factor)
+    factor: float
+    variant: str | None = None
+    part: str | None = None
+    build: Callable[..., nn.Module] = build_model
+
+    def __post_init__(self) -> None:
+        if (self.variant is None) == (self.part is None):
+            raise ValueError("slow either one variant or one shared part")
+
+    def __call__(self, spec, scope: str, seed: int = 0) -> nn.Module:
+        model = self.build(spec, scope, seed)
+        if self.part is not None:
+            target = model.parts()[self.part]
+            target.forward = slowed(target.forward, self.factor)
+        elif spec.name == self.variant:
+            model.forward = slowed(model.forward, self.factor)
         return model
 
-    return build_slowed
+
+def slowed_builder(
+    factor: float, variant: str | None = None, part: str | None = None, build=build_model
+) -> SlowedBuilder:
+    """A builder whose models are slowed: `variant`'s whole model, or `part` of every model."""
+    return SlowedBuilder(factor, variant, part, build)

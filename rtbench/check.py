@@ -1,12 +1,17 @@
-"""`rtbench check`: measure as the baseline was measured, compare, measure the suspects once more,
-and give the verdicts. The one check path: the CLI, the acceptance tests, the gate benchmarks and
-gpu_check.sh all come through here; only how a measurement is made (`Measure`) differs.
+"""`rtbench check`: measure runs as the baseline's were measured, one at a time, each in a process
+of its own, and ask the gate after each until it decides or the budget runs out. The one check
+path: the CLI, the acceptance tests, the gate benchmarks and gpu_check.sh all come through here;
+only how a run is measured (`Measure`) differs.
 
-The comparison itself is rtbench.gate (pure); rendering is rtbench.report.gate.
+The decision itself is rtbench.gate (pure); rendering is rtbench.report.gate.
 """
 
+import multiprocessing
+import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 from rtbench import gate
 from rtbench.config import RunConfig
@@ -19,69 +24,94 @@ from rtbench.spec import VariantSpec, select
 Measure = Callable[[list[str], RunConfig], dict]
 
 
-# Measurements of a suspect after the first: a confirmation, then at most two more where the
-# evidence stays split. Each measures the suspects and a reference (two detectors at the gate's
-# size: 15-30 s on 2 cores), so a check stays within minutes.
-MAX_LOOKS = 3
-
-
 @dataclass(frozen=True)
 class Checked:
     report: GateReport
-    current: dict | None  # the run measured now (None when a results file was given)
-    again: tuple[dict, ...] = ()  # the suspects measured again, in order
-
-    @property
-    def documents(self) -> list[dict]:
-        """Every document measured, in order: nothing measured is lost."""
-        return [d for d in (self.current, *self.again) if d is not None]
+    runs: tuple[dict, ...] = ()  # the current runs measured, in order: nothing measured is lost
 
 
-def baseline_config(baseline: dict) -> RunConfig:
-    """The configuration to measure again with, as the baseline was measured."""
-    return RunConfig.from_record(baseline["config"], "baseline")
+def baseline_config(baseline: list[dict]) -> RunConfig:
+    """The configuration to measure again with, as the baseline's first run was measured."""
+    return RunConfig.from_record(baseline[0]["config"], "baseline")
 
 
-def baseline_variants(baseline: dict, available: dict[str, VariantSpec]) -> list[str]:
+def baseline_variants(baseline: list[dict], available: dict[str, VariantSpec]) -> list[str]:
     """The baseline's variants that still exist; one deleted since shows as missing."""
-    names = dict.fromkeys(row["variant"] for row in baseline["rows"])
+    names = dict.fromkeys(row["variant"] for row in baseline[0]["rows"])
     return [name for name in names if name in available]
 
 
-def judge(
-    baseline: dict, current: dict, again: Measure | None = None, settings: Settings = gate.DEFAULTS
-) -> Checked:
-    """Compare `current` with `baseline`; with `again`, measure the suspects again (up to
-    MAX_LOOKS times, while their evidence is split) and keep "slower" only where the slowdown
-    repeats."""
-    report = gate.compare(baseline, current, settings)
-    measured: list[dict] = []
-    cfg = baseline_config(baseline).with_(flops=False)  # sizes were compared already
-    while again is not None and gate.pending(report) and len(measured) < MAX_LOOKS:
-        names, _ = gate.second_look(report)
-        measured.append(again(names, cfg))
-        report = gate.confirm(report, baseline, measured[-1])
-    return Checked(report, None, tuple(measured))
+def judge(baseline: list[dict], current: list[dict], settings: Settings = gate.DEFAULTS) -> Checked:
+    """The gate over runs measured already, look by look as a live check would have looked."""
+    report = None
+    for n in range(1, len(current) + 1):
+        report = gate.compare(baseline, current[:n], settings, report)
+        if report.decided:
+            break
+    if report is None:
+        raise gate.GateError("no current run to compare")
+    return Checked(gate.stop(report, f"{len(current)} run(s) given"), tuple(current))
 
 
 def run_check(
-    baseline: dict,
+    baseline: list[dict],
     available: dict[str, VariantSpec],
     measure: Measure | None = None,
     settings: Settings = gate.DEFAULTS,
     build: Builder = build_model,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Checked:
-    """Measure the baseline's variants as the baseline was measured (with `measure`; by default
-    `run_benchmark` with models made by `build`), gate them, and measure suspects once more."""
+    """Measure runs of the baseline's variants as the baseline was measured (with `measure`; by
+    default `run_benchmark` with models made by `build`, in a process of its own) until the gate
+    decides, settings.max_runs runs were measured, or the next run would end past
+    settings.budget_s."""
     if measure is None:
-
-        def measure(names: list[str], cfg: RunConfig) -> dict:
-            return run_benchmark(select(available, names), cfg, build=build)
-
-    gate.usable(baseline, "baseline")  # an unusable baseline is refused before measuring
+        measure = measure_runs(available, build)
+    gate.usable_baseline(baseline)  # an unusable baseline is refused before measuring
     names = baseline_variants(baseline, available)
     if not names:
         raise gate.GateError("none of the baseline's variants is among the variant files")
-    current = measure(names, baseline_config(baseline))
-    checked = judge(baseline, current, measure, settings)
-    return Checked(checked.report, current, checked.again)
+    cfg = baseline_config(baseline)
+    runs: list[dict] = []
+    report = None
+    started = clock()
+    while True:
+        began = clock()
+        # sizes are compared on the first run; the later ones time only
+        runs.append(measure(names, cfg if not runs else cfg.with_(flops=False)))
+        report = gate.compare(baseline, runs, settings, report)
+        if report.decided:
+            break
+        if len(runs) >= settings.max_runs:
+            report = gate.stop(report, f"{len(runs)} runs measured, the most a check makes")
+            break
+        if clock() - started + (clock() - began) > settings.budget_s:
+            budget = settings.budget_s
+            report = gate.stop(report, f"another run would end past the {budget:g} s budget")
+            break
+    return Checked(report, tuple(runs))
+
+
+def measure_runs(available: dict[str, VariantSpec], build: Builder = build_model) -> Measure:
+    """Runs of the named variants, each measured by `run_benchmark` with models made by `build`
+    in a process of its own; `build` must pickle."""
+    return in_own_process(partial(_measure, available, build))
+
+
+def _measure(available: dict[str, VariantSpec], build: Builder, names: list[str],
+             cfg: RunConfig) -> dict:  # fmt: skip
+    return run_benchmark(select(available, names), cfg, build=build)
+
+
+def in_own_process(measure: Measure) -> Measure:
+    """`measure`, each call in a new process (spawned: nothing inherited but what is passed) with
+    its own build, warm-up, allocator and memory layout, as pyperf's worker processes: runs in
+    one process share them and vary less than runs do. `measure` must pickle (a module-level
+    function, or a partial of one)."""
+
+    def run(names: list[str], cfg: RunConfig) -> dict:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            return pool.submit(measure, names, cfg).result()
+
+    return run

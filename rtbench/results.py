@@ -35,6 +35,9 @@ from rtbench.validation import Loc, dotted, one_line
 
 SCHEMA = "rtbench.results/2"
 SCHEMA_V1 = "rtbench.results/1"
+# A run set: {"schema", "created", "runs": [results documents]}, the runs of one workload that a
+# baseline holds (the gate compares runs, rtbench.gate); a single results.json reads as one run.
+RUNS_SCHEMA = "rtbench.runs/1"
 MAX_LATENCY_MS = 3.6e6  # an hour per call: beyond it a figure is corrupt, not slow
 
 # Latency statistics per row, each as f"latency_{key}" (rtbench.measure.stats.summarize's keys).
@@ -221,7 +224,28 @@ def is_number(x: object) -> bool:
 
 def load_results(path: str | Path) -> dict:
     """Read, upgrade and validate a results.json; ResultsError with one line if unusable."""
-    path = Path(path)
+    return parse(_read_json(Path(path)), str(path))
+
+
+def run_set(documents: list[dict], created: str) -> dict:
+    """Several runs of one workload in one file (RUNS_SCHEMA: a baseline of the gate), each run a
+    results document as it was measured."""
+    return {"schema": RUNS_SCHEMA, "created": created, "runs": documents}
+
+
+def load_runs(path: str | Path) -> list[dict]:
+    """The runs of a run set, or of a results.json (one run), each upgraded and validated;
+    ResultsError with one line if unusable."""
+    data = _read_json(Path(path))
+    if not isinstance(data, dict) or data.get("schema") != RUNS_SCHEMA:
+        return [parse(data, str(path))]
+    runs = data.get("runs")
+    if not isinstance(runs, list) or not runs:
+        raise ResultsError(f"{path}: a run set without runs")
+    return [parse(run, f"{path} run {i}") for i, run in enumerate(runs, 1)]
+
+
+def _read_json(path: Path) -> object:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -238,7 +262,7 @@ def load_results(path: str | Path) -> dict:
         raise ResultsError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
     except ValueError as err:
         raise ResultsError(f"{path}: {err}") from None
-    return parse(document, str(path))
+    return document
 
 
 def _reject_constant(name: str):

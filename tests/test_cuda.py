@@ -94,21 +94,28 @@ def test_every_pytorch_runtime_runs_and_the_gate_reads_it():
     document = run_benchmark(specs, cfg)
     assert all(row["status"] == "ok" for row in document["rows"]), document["rows"]
     assert all(row["peak_memory_bytes"] is not None for row in document["rows"])
-    # The gate reads every runtime's rows: with A's cuda-graphs samples scaled so that each is
-    # past the slowest of before (the rank test cannot miss it), that row alone is slower, by
-    # the factor; every other row did not move.
-    current = copy.deepcopy(document)
-    slowed = ("A", "cuda-graphs")
-    for row in current["rows"]:
-        if (row["variant"], row["runtime"]) == slowed:
-            samples = row["latency_normalized_samples"]
-            factor = 2 * max(samples) / min(samples)
-            row["latency_normalized_samples"] = [factor * x for x in samples]
-    report = compare(document, current)
+    # The gate reads every runtime's rows: three runs a side made of this one, each scaled by its
+    # own offset (the same on both sides), and A's cuda-graphs row twice as slow in the current
+    # runs: that row alone is slower, by exactly 2x; every other row did not move.
+    slowed, offsets = ("A", "cuda-graphs"), (1.0, 1.01, 0.99)
+
+    def runs(factor: float) -> list[dict]:
+        out = []
+        for offset in offsets:
+            run = copy.deepcopy(document)
+            for row in run["rows"]:
+                scale = offset * (factor if (row["variant"], row["runtime"]) == slowed else 1.0)
+                row["latency_normalized_samples"] = [
+                    scale * x for x in row["latency_normalized_samples"]]  # fmt: skip
+            out.append(run)
+        return out
+
+    report = compare(runs(1.0), runs(2.0))
     keys = [(v, r) for v in ("A", "E") for r in ("eager", "compile", "cuda-graphs")]
     assert {(r.variant, r.runtime): r.verdict for r in report.rows} == {
         key: "slower" if key == slowed else "same" for key in keys
     }
+    factor = 2.0
     assert {(r.variant, r.runtime): r.change for r in report.rows} == {
         key: pytest.approx(factor - 1) if key == slowed else 0.0 for key in keys
     }

@@ -22,6 +22,7 @@ from rtbench.history.baseline import history_baseline
 from rtbench.history.series import PENALTY, find_series
 from rtbench.history.store import (
     SCHEMA_VERSION,
+    accept,
     add_files,
     machine_key,
     read_points,
@@ -61,7 +62,36 @@ def test_a_recorded_run_reads_back_as_its_rows(tmp_path):
     assert json.loads(first["config"])["threads"] == 2
     with duckdb.connect(str(db), read_only=True) as con:
         meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-    assert meta["schema_version"] == str(SCHEMA_VERSION) == "1"
+    assert meta["schema_version"] == str(SCHEMA_VERSION) == "2"
+    assert not first["accepted"]  # a check's runs are references only when it passed
+
+
+def test_a_version_1_history_reads_and_migrates_with_only_its_baselines_accepted(tmp_path):
+    db = tmp_path / "h.duckdb"
+    record(db, [run_document(0, {"A": 0.2})], "baseline")
+    record(db, [run_document(1, {"A": 0.2})], "check")
+    with duckdb.connect(str(db)) as con:  # what version 1 wrote: no table of accepted runs
+        con.execute("DROP TABLE accepted")
+        con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    assert read_points(db)["accepted"].tolist() == [True, False]  # read as it is
+    record(db, [run_document(2, {"A": 0.2})], "check", accepted=True)  # writing migrates
+    assert read_points(db)["accepted"].tolist() == [True, False, True]
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+            "2",
+        )
+
+
+def test_accepting_a_commit_makes_its_runs_references(tmp_path):
+    db = tmp_path / "h.duckdb"
+    record(db, [run_document(i, {"A": 0.2}) for i in range(3)], "check")
+    assert accept(db, "c01") == ("c01", 1)
+    assert read_points(db)["accepted"].tolist() == [False, True, False]
+    with pytest.raises(HistoryError, match="no run of commit 'c09'"):
+        accept(db, "c09")
+    with pytest.raises(HistoryError, match="not a commit"):
+        accept(db, "c")
+    assert accept(db, "c01") == ("c01", 1)  # accepting twice changes nothing
 
 
 def test_a_document_is_recorded_once(tmp_path):
@@ -221,37 +251,59 @@ def test_a_series_is_one_work_and_place_not_one_note_or_sample_count(tmp_path):
 # ---------------------------------------------------------------------------- the baseline
 
 
-def test_the_history_baseline_pools_the_last_stable_segment(tmp_path):
+def test_the_history_baseline_is_the_accepted_runs_since_the_last_change_point(tmp_path):
     db = tmp_path / "h.duckdb"
-    docs = stepped(n=12, at=6, factor=1.5)
-    record(db, docs, "check")
-    fallback = docs[0]
+    docs = stepped(n=12, at=6, factor=1.5)  # E 1.5x from c06: a change accepted
+    record(db, docs, "check", accepted=True)
+    failing = run_document(12, {v: normalized(v, 12, 3.0 if v == "E" else 1.0) for v in BASE_MS})
+    record(db, [failing], "check")  # a failing check's run: never a reference
+    fallback = docs[:3]
     env = docs[0]["environment"]
     made = history_baseline(read_points(db), fallback, fingerprint=derived(env),
                             calibration="calib-v2")  # fmt: skip
-    rows = {r["variant"]: r for r in made.document["rows"]}
-    expected_e = [x for d in docs[6:] for r in d["rows"] if r["variant"] == "E"
-                  for x in r["latency_normalized_samples"]]  # fmt: skip
-    expected_a = [x for d in docs for r in d["rows"] if r["variant"] == "A"
-                  for x in r["latency_normalized_samples"]]  # fmt: skip
-    assert rows["E"]["latency_normalized_samples"] == expected_e
-    assert rows["A"]["latency_normalized_samples"] == expected_a
-    assert rows["E"]["params"] == docs[-1]["rows"][2]["params"]
-    assert made.document["calibration"] == {"name": "calib-v2", "median_ms": 50.0}
-    slow_now = run_document(12, {v: normalized(v, 12, 1.5 if v == "E" else 1.0) for v in BASE_MS})
-    verdicts = {r.variant: r.verdict for r in gate.compare(made.document, slow_now).rows}
-    assert verdicts == {"A": Verdict.SAME, "Ds5": Verdict.SAME, "E": Verdict.SAME}
+    assert made.from_history
+    assert [r["run_id"] for r in made.runs] == [d["run_id"] for d in docs[6:]]
+    for made_run, doc in zip(made.runs, docs[6:], strict=True):
+        assert [r["latency_normalized_samples"] for r in made_run["rows"]] == [
+            r["latency_normalized_samples"] for r in doc["rows"]]  # fmt: skip
+        assert made_run["calibration"] == {"name": "calib-v2", "median_ms": 50.0}
+    assert made.runs[0]["rows"][2]["params"] == docs[-1]["rows"][2]["params"]
+    slow_now = [run_document(i, {v: normalized(v, i, 1.5 if v == "E" else 1.0) for v in BASE_MS})
+                for i in (13, 14, 15)]  # fmt: skip
+    assert not gate.compare(made.runs, slow_now).failed
     against_file = {r.variant: r.verdict for r in gate.compare(fallback, slow_now).rows}
     assert against_file["E"] == Verdict.SLOWER
 
 
-def test_without_a_series_of_this_machine_the_file_is_the_baseline(tmp_path):
+def test_a_failing_check_is_never_adopted(tmp_path):
+    # the regression that history mode once adopted after one failing check: its runs (and any
+    # measured again) are recorded, not accepted, and the next check still fails
+    db = tmp_path / "h.duckdb"
+    docs = stepped(n=8, at=99)
+    record(db, docs, "baseline", accepted=True)
+    slow = [run_document(i, {v: normalized(v, i, 1.5 if v == "E" else 1.0) for v in BASE_MS})
+            for i in (8, 9, 10, 11)]  # fmt: skip
+    record(db, slow[:2], "check")
+    made = history_baseline(read_points(db), docs[:3], fingerprint=derived(
+        docs[0]["environment"]), calibration="calib-v2")  # fmt: skip
+    assert [r["run_id"] for r in made.runs] == [d["run_id"] for d in docs]
+    report = gate.compare(made.runs, slow[2:])
+    assert {r.variant: r.verdict for r in report.rows}["E"] == Verdict.SLOWER
+
+
+def test_without_accepted_runs_of_this_machine_the_file_is_the_baseline(tmp_path):
     db = tmp_path / "h.duckdb"
     docs = stepped(n=4)
-    record(db, docs, "check")
+    record(db, docs, "check", accepted=True)
     points = read_points(db)
-    elsewhere = history_baseline(points, docs[0], fingerprint="another", calibration="calib-v2")
-    assert elsewhere.series == {} and elsewhere.document["run_id"] == docs[0]["run_id"]
-    other_calibration = history_baseline(points, docs[0], fingerprint=derived(
+    elsewhere = history_baseline(points, docs[:3], fingerprint="another", calibration="calib-v2")
+    assert not elsewhere.from_history and "no accepted runs of A (eager)" in elsewhere.why_not
+    assert [r["run_id"] for r in elsewhere.runs] == [d["run_id"] for d in docs[:3]]
+    other_calibration = history_baseline(points, docs[:3], fingerprint=derived(
         docs[0]["environment"]), calibration="calib-v3")  # fmt: skip
-    assert other_calibration.series == {}
+    assert not other_calibration.from_history
+    record(tmp_path / "few.duckdb", docs[:2], "check", accepted=True)
+    few = history_baseline(read_points(tmp_path / "few.duckdb"), docs[:3],
+                           fingerprint=derived(docs[0]["environment"]),
+                           calibration="calib-v2")  # fmt: skip
+    assert "2 accepted run(s)" in few.why_not

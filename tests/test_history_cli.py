@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from rtbench.cli import app
 from rtbench.history.store import read_points
 from rtbench.measure.env import capture_environment
+from rtbench.results import run_set
 from rtbench.sweep.grid import make_grid
 from rtbench.sweep.settings import ExecutorSettings
 from rtbench.sweep.store import SweepStore
@@ -113,30 +114,37 @@ def test_a_missing_or_foreign_history_is_one_line_and_exit_1(tmp_path):
     assert result.exit_code == 1 and "no such results file" in result.stderr
 
 
-def test_check_of_a_file_against_history_gates_against_the_last_stable_segment(
+def run_set_of(path, documents):
+    return write(path, run_set(documents, documents[0]["created"]))
+
+
+def test_check_of_runs_against_history_gates_against_the_accepted_runs_since_the_change(
     tmp_path, stepped_files
 ):  # fmt: skip
     db = tmp_path / "h.duckdb"
-    invoke("history", "add", *stepped_files, "--history", db)
-    baseline = stepped_files[0]  # c00, before the step
-    slow_e = {v: normalized(v, 12, 1.5 if v == "E" else 1.0) for v in BASE_MS}
-    current = write(tmp_path / "current.json", run_document(12, slow_e))
+    baseline = run_set_of(tmp_path / "baseline.json", stepped(n=3))  # c00-c02, before the step
+    slow_e = [run_document(i, {v: normalized(v, i, 1.5 if v == "E" else 1.0) for v in BASE_MS})
+              for i in (12, 13, 14)]  # fmt: skip
+    current = run_set_of(tmp_path / "current.json", slow_e)
+    args = ["check", current, "--baseline", baseline, "--history", db]
 
-    against_file = invoke("check", current, "--baseline", baseline, "--history", db)
+    invoke("history", "add", *stepped_files, "--history", db)  # imported: not references
+    not_accepted = invoke(*args, "--against", "history")
+    assert not_accepted.exit_code == 1, not_accepted.output  # the file decides: E slower
+    assert "no accepted runs of A (eager), Ds5 (eager), E (eager)" in not_accepted.output
+    assert invoke("history", "accept", "c06", "--history", db).exit_code == 0
+    db.unlink()  # the same runs again, every one accepted (E 1.5x from c06 on: meant)
+    assert invoke("history", "add", *stepped_files, "--history", db, "--accept").exit_code == 0
+    against_file = invoke(*args)
     assert against_file.exit_code == 1, against_file.output
-    against_history = invoke("check", current, "--baseline", baseline, "--against", "history",
-                             "--history", db)  # fmt: skip
+    against_history = invoke(*args, "--against", "history")
     assert against_history.exit_code == 0, against_history.output
-    assert "baseline E (eager): 6 run(s) of the history since c06" in against_history.output
-    assert "baseline A (eager): 12 run(s)" in against_history.output
+    assert "6 accepted run(s) of the history since c06" in against_history.output
     assert read_points(db)["id"].nunique() == 12  # a results file checked is not recorded
-    as_json = invoke("check", current, "--baseline", baseline, "--against", "history",
-                     "--history", db, "--format", "json")  # fmt: skip
+    as_json = invoke(*args, "--against", "history", "--format", "json")
     assert json.loads(as_json.stdout)["exit_code"] == 0  # stdout is the JSON, the notes on stderr
-    assert "6 run(s) of the history since c06" in as_json.stderr
-
-    nothing = invoke("check", current, "--baseline", baseline, "--against", "history",
-                     "--history", tmp_path / "none.duckdb")  # fmt: skip
+    assert "6 accepted run(s)" in as_json.stderr
+    nothing = invoke(*args[:-1], tmp_path / "none.duckdb", "--against", "history")
     assert nothing.exit_code == 1 and "no history at" in nothing.output  # the file decides
 
 
@@ -148,37 +156,40 @@ def this_machine(document: dict) -> dict:
     return document
 
 
-def test_check_measuring_against_history_confirms_and_records(tmp_path, monkeypatch):
+def test_a_failing_check_is_recorded_never_adopted_until_accepted(tmp_path, monkeypatch):
     db = tmp_path / "h.duckdb"
-    history = [this_machine(d) for d in stepped(n=8, at=4, factor=1.5)]
-    result = invoke(
-        "history",
-        "add",
-        *(write(tmp_path / f"h{i}.json", d) for i, d in enumerate(history)),
-        "--history",
-        db,
-    )
-    assert result.exit_code == 0, result.output
-    baseline = write(tmp_path / "baseline.json", history[0])
+    history = [this_machine(d) for d in stepped(n=8, at=99)]
+    added = invoke("history", "add", *(write(tmp_path / f"h{i}.json", d)
+                                       for i, d in enumerate(history)),
+                   "--history", db, "--accept")  # fmt: skip
+    assert added.exit_code == 0, added.output
+    baseline = run_set_of(tmp_path / "baseline.json", history[:3])
     measured = []
 
-    def fake_measure(names, cfg, variants_dir, cache_dir):  # E stays 1.5x slower
+    def fake_measure(names, cfg, variants_dir, cache_dir):  # E 1.5x slower, at commit c99
         i = 8 + len(measured)
         doc = this_machine(run_document(i, {v: normalized(v, i, 1.5 if v == "E" else 1.0)
                                             for v in names}))  # fmt: skip
+        doc["environment"]["git_commit"] = "c99"
         measured.append(names)
         return doc
 
     monkeypatch.setattr("rtbench.cli.gating.measure", fake_measure)
-    common = ["--baseline", baseline, "--history", db, "--results-dir", tmp_path / "results"]
-    assert invoke("check", *common).exit_code == 1  # against the file: E slower, confirmed
-    assert measured == [["A", "Ds5", "E"], ["E"]]  # the suspect again (too few others to stand out)
-    sources = read_points(db).drop_duplicates("id")["source"].tolist()
-    assert sources == ["import"] * 8 + ["check", "confirmation"]
-    passed = invoke("check", *common, "--against", "history")
-    assert passed.exit_code == 0, passed.output
-    assert "gate: pass" in passed.output and "history" in passed.output
-    assert read_points(db)["id"].nunique() == 11
+    monkeypatch.setattr("rtbench.cli.gating.measured_apart", lambda measure: measure)
+    common = ["--baseline", baseline, "--history", db, "--results-dir", tmp_path / "results",
+              "--against", "history"]  # fmt: skip
+    first = invoke("check", *common)
+    assert first.exit_code == 1, first.output  # E slower than the 8 accepted runs
+    runs = read_points(db).drop_duplicates("id")
+    assert runs["source"].tolist() == ["import"] * 8 + ["check"] * len(measured)
+    assert runs["accepted"].tolist() == [True] * 8 + [False] * len(measured)
+    again = invoke("check", *common)
+    assert again.exit_code == 1, again.output  # still slower: the failing runs were not adopted
+    accepted = invoke("history", "accept", "c99", "--history", db)
+    assert accepted.exit_code == 0 and f"{len(measured)} run(s) of c99 accepted" in accepted.output
+    meant = invoke("check", *common)  # the slowdown, accepted as meant, is the reference now
+    assert meant.exit_code == 0, meant.output
+    assert "gate: pass" in meant.output
 
 
 def test_run_and_compare_record_only_when_asked(tmp_path, monkeypatch):

@@ -70,15 +70,33 @@ def add(
         list[Path], typer.Argument(help="results.json files (any schema version) or run folders.")
     ],
     history: HistoryPath = DEFAULT_HISTORY,
-) -> None:
+    accept: Annotated[bool, typer.Option(
+        "--accept", help="Accept them as references for `check --against history`.")] = False,
+) -> None:  # fmt: skip
     """Import results files into the history, with the commit each recorded; a file already
     there is not added twice."""
     from rtbench.history.store import add_files
 
     paths = [f / "results.json" if f.is_dir() else f for f in files]
-    recorded = add_files(history, paths)
+    recorded = add_files(history, paths, accepted=accept)
     console.print(console_text(f"{history}: {recorded.added} added, {recorded.known} already "
                                "there"))  # fmt: skip
+
+
+@history_app.command("accept")
+@user_errors
+def accept(
+    commit: Annotated[str, typer.Argument(help="The commit (4 hex digits or more) whose runs to "
+                                          "accept.")],
+    history: HistoryPath = DEFAULT_HISTORY,
+) -> None:  # fmt: skip
+    """Accept every recorded run of a commit as a reference for `check --against history`: a
+    change meant to alter speed, whose check failed. Baselines and passing checks are accepted
+    when recorded; nothing else is."""
+    from rtbench.history.store import accept as accept_commit
+
+    full, count = accept_commit(history, commit)
+    console.print(console_text(f"{history}: {count} run(s) of {full[:12]} accepted"))
 
 
 def render(found: list, format: Format) -> str:

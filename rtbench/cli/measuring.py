@@ -24,12 +24,19 @@ from rtbench.cli.options import (
     run_options,
 )
 from rtbench.config import BenchError, RunConfig
+from rtbench.runset import MIN_BASELINE_RUNS
 from rtbench.spec import DEFAULT_VARIANTS_DIR
 from rtbench.text import printable
 
 DEFAULT_BASELINE = DEFAULT_RESULTS_DIR / "baseline-cpu.json"
 GATE_SIZE = 256  # the gate runs whole detectors at a reduced size: minutes, not tens of minutes
-GATE_ITERS = 20  # samples per variant: enough for the rank test to see a real slowdown clearly
+# The gate's runs: 12 samples a variant (a run's median to about 1%, below the 2-4% runs move
+# by), warm-up capped at 1 s a workload (eager CPU models settle in a call or two), forward
+# latency only. A run of the six detectors then takes about 30 s on 2 cores, with end-to-end
+# latency, 20 samples and 2 s of warm-up about 50 s.
+GATE_ITERS = 12
+GATE_WARMUP_S = 1.0
+BASELINE_RUNS = 8  # runs a baseline holds: fewer left 1 check in 5 of unchanged code undecided
 CACHE = ".cache"  # exported graphs and engines, inside the results folder, reused across runs
 
 
@@ -73,34 +80,68 @@ def compare(
 
 @app.command()
 @user_errors
-@run_options(device="cpu", size=GATE_SIZE, iters=GATE_ITERS)
+@run_options(
+    device="cpu", size=GATE_SIZE, iters=GATE_ITERS, min_time=GATE_WARMUP_S, end_to_end=False
+)
 def baseline(
     variants: Variants = None,
-    out: Annotated[Path, typer.Option(help="Baseline file to write.")] = DEFAULT_BASELINE,
+    out: Annotated[Path, typer.Option(help="Baseline file to write (a run set).")] = (
+        DEFAULT_BASELINE),
+    runs: Annotated[int, typer.Option(
+        min=MIN_BASELINE_RUNS, max=100, help="Runs to measure, each in a process of its own: "
+        "the gate compares runs, and their spread is what a check holds a change against.")] = (
+        BASELINE_RUNS),
     variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR,
     history: HistoryPath = DEFAULT_HISTORY,
     *,
     options: RunOptions,
-) -> None:
-    """Measure the regression gate's workload (reduced size) and write a baseline file; the run
-    is recorded in the history too. FLOPs are always counted (the gate compares GMACs):
-    --no-flops is refused."""
+) -> None:  # fmt: skip
+    """Measure the regression gate's workload (reduced size) in several runs and write them as a
+    baseline; say the smallest slowdown a check against it can catch, and refuse it (exit 1,
+    written aside as <out>.refused.json) when that is more than the gate's threshold. The runs
+    are recorded in the history, accepted. FLOPs are counted in the first run (the gate compares
+    GMACs): --no-flops is refused."""
+    from functools import partial
+
     from rtbench.cli.recording import check_history, record_runs
     from rtbench.files import check_output_file, write_json
+    from rtbench.gate import DEFAULTS as GATE
+    from rtbench.gate import detectable
+    from rtbench.results import run_set
 
     if not options.values["flops"]:  # a baseline without GMACs would let any growth pass
         raise BenchError("--no-flops: a baseline counts FLOPs (the gate compares GMACs); drop it")
     cfg = options.config()
     check_output_file(out, f"--out {out}")  # before minutes of measuring, not after
     check_history(history)
-    document = measure(variants or ["all"], cfg, variants_dir, cache_dir=None)
-    document["run_id"] = out.stem
+    from rtbench.check import in_own_process  # torch: after every input was checked
+
+    one_run = in_own_process(partial(measure, variants_dir=variants_dir, cache_dir=None))
+    documents = []
+    for i in range(1, runs + 1):
+        console.print(console_text(f"run {i} of {runs}"))
+        documents.append(one_run(variants or ["all"], cfg if i == 1 else cfg.with_(flops=False)))
+        documents[-1]["run_id"] = f"{out.stem}-run-{i}"
+        exit_if_failed(documents[-1])
+    document = run_set(documents, documents[0]["created"])
+    print_report(documents[0])
+    seen = detectable(documents, GATE)
+    blind = {key: change for key, change in seen.items() if change > GATE.threshold}
+    for (variant, runtime), change in seen.items():
+        console.print(console_text(f"{variant} ({runtime}): a check catches {change:+.1%} or "
+                                   f"more (4 times in 5, {GATE.max_runs} runs)"))  # fmt: skip
+    if blind:
+        aside = out.with_name(out.stem + ".refused.json")
+        write_json(aside, document)
+        names = ", ".join(f"{v} ({r}) {c:+.1%}" for (v, r), c in blind.items())
+        error(
+            f"refused: the runs spread too much to catch a {GATE.threshold:.0%} slowdown "
+            f"of {names}; measure on an idle machine, or more runs (written to {aside})"
+        )
+        raise typer.Exit(1)
     write_json(out, document)
-    print_report(document)
-    console.print(console_text(f"baseline: {out}"))
-    recorded = record_runs(history, [document], "baseline")
-    exit_if_failed(document)
-    if not recorded:
+    console.print(console_text(f"baseline: {out} ({runs} runs)"))
+    if not record_runs(history, documents, "baseline", accepted=True):
         raise typer.Exit(1)
 
 

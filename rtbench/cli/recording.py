@@ -15,7 +15,8 @@ def check_history(history: Path) -> None:
     check_output_file(history, f"--history {history}")
 
 
-def record_runs(history: Path, documents: list[dict], source: str, say=console.print) -> bool:
+def record_runs(history: Path, documents: list[dict], source: str, say=console.print,
+                accepted: bool = False) -> bool:  # fmt: skip
     """Append measured documents to the history, saying where (with `say`); False (the error
     said in one line) when it could not be written: what was measured is in its results files
     already."""
@@ -24,7 +25,8 @@ def record_runs(history: Path, documents: list[dict], source: str, say=console.p
     if not documents:
         return True
     try:
-        recorded = record(history, documents, source)  # their environment names the branch
+        # their environment names the branch; `accepted`: references for later checks
+        recorded = record(history, documents, source, accepted=accepted)
     except (BenchError, OSError) as err:
         error(f"history not recorded: {err}")
         return False

@@ -28,6 +28,7 @@ import pandas as pd
 
 from rtbench.config import Compare, RunConfig, fields, value_of
 from rtbench.history import HistoryError
+from rtbench.runset import MIN_BASELINE_RUNS
 
 KEY = ["variant", "runtime", "fingerprint", "calibration", "alike"]
 # Chosen on simulated series of 12 and 20 points with 3% noise (the run-to-run spread measured
@@ -35,7 +36,10 @@ KEY = ["variant", "runtime", "fingerprint", "calibration", "alike"]
 # raised no false change point in 200 series of each length and found a 10% step in the middle at
 # the right point in 78-93% of them, a 1.5x step in 98-100%.
 PENALTY = 10.0
-MIN_SIZE = 2  # points per segment at least: one odd run is not a segment
+# Points per segment at least: as many as a baseline has runs at least (the gate's
+# MIN_BASELINE_RUNS), so that a stable segment is one the gate can judge by; two points are one
+# odd pair of runs, and a segment of them let a check adopt a regression two runs after it came.
+MIN_SIZE = MIN_BASELINE_RUNS
 NOISE_FLOOR = 0.01  # 1%: a series quieter than that (or synthetic) is not more sensitive
 MAX_POINTS = 200  # PELT with the L1 cost takes ~0.7 s on 200 points, ~7 s on 500
 

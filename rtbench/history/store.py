@@ -6,19 +6,22 @@ Schema, version SCHEMA_VERSION (README, "History", documents it for users):
     meta    key, value: `schema_version`, and `created_by` (the rtbench version that made it)
     runs    one row per results document recorded
             id (the order of recording), doc_key (SHA-256 of the document: recorded once),
-            source (baseline, check, confirmation, run, compare, sweep, import), file (the file
-            imported), run_id, created (when the run started, UTC), recorded (when it was
+            source (baseline, check, run, compare, sweep, import; old: confirmation), file (the
+            file imported), run_id, created (when the run started, UTC), recorded (when it was
             appended, UTC), git_commit, git_branch, git_dirty, fingerprint (the machine, see
             `machine_key`), machine (JSON: what the fingerprint stands for), config (JSON:
             results.json's config record, every field), calibration (the workload's name),
             calibration_median_ms, load (JSON: results.json's load record)
+    accepted  (version 2) run: the runs that may be references for `check --against history`:
+            a baseline's, a passing check's, or a commit's that `rtbench history accept` took
     points  one row per run, variant and runtime
             run (runs.id), variant, runtime, status, error, params, gmacs, the latency
             statistics of a results row (latency_median_ms ... latency_min_ms, latency_samples,
             latency_normalized) and its samples (latency_samples_ms, latency_normalized_samples)
 
-A database whose schema_version is not this one is refused in one line (a later version would
-migrate it here). Two writers at once: DuckDB lets one process open a file for writing and no
+A version 1 database (no `accepted`) reads as if only its baselines were accepted, and is
+migrated to version 2 when it is next written; any other version is refused in one line.
+Two writers at once: DuckDB lets one process open a file for writing and no
 other open it at all meanwhile. Every use here opens the file, works in one transaction and
 closes it (milliseconds), and a process that finds the file locked tries again with exponential
 backoff and jitter for up to `wait_s` seconds before it gives up in one line; nothing is lost,
@@ -41,7 +44,11 @@ from rtbench.files import prepare_folder
 from rtbench.history import HistoryError
 from rtbench.text import first_line, quote
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# What a version 1 database becomes when written: only its baselines were references.
+ACCEPTED = "CREATE TABLE accepted (run INTEGER PRIMARY KEY REFERENCES runs (id))"
+MIGRATE_FROM_1 = [ACCEPTED, "INSERT INTO accepted SELECT id FROM runs WHERE source = 'baseline'",
+                  "UPDATE meta SET value = '2' WHERE key = 'schema_version'"]  # fmt: skip
 DEFAULT_PATH = Path("results") / "history.duckdb"
 WAIT_S = 60.0  # two CI jobs' writes take milliseconds; a minute covers a slow shared disk
 FIRST_DELAY_S, MAX_DELAY_S = 0.05, 2.0  # backoff between tries while another process writes
@@ -69,6 +76,7 @@ SCHEMA = [
         gmacs DOUBLE, {", ".join(f"{c} DOUBLE" for c in STATISTICS)}, latency_samples INTEGER,
         latency_normalized DOUBLE, latency_samples_ms DOUBLE[],
         latency_normalized_samples DOUBLE[], PRIMARY KEY (run, variant, runtime))""",
+    ACCEPTED,
 ]
 
 
@@ -169,7 +177,12 @@ def _schema(con, path: Path, write: bool) -> None:
     if "meta" not in tables:
         raise HistoryError(f"{path}: a DuckDB database, but not an rtbench history (no meta table)")
     row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    if row is None or row[0] != str(SCHEMA_VERSION):
+    if row is not None and row[0] == "1" and write:
+        with _transaction(con):
+            for statement in MIGRATE_FROM_1:
+                con.execute(statement)
+        return
+    if row is None or row[0] not in (str(SCHEMA_VERSION), "1"):
         found = quote(row[0] if row else None)
         raise HistoryError(f"{path}: history schema version {found}; this rtbench reads version "
                            f"{SCHEMA_VERSION}")  # fmt: skip
@@ -195,14 +208,15 @@ def record(
     source: str,
     *,
     files: Sequence[Path | None] | None = None,
+    accepted: bool = False,
     wait_s: float = WAIT_S,
 ) -> Recorded:
     """Append results documents (in one transaction) as `source` (baseline, check, run, ...),
-    with the branch each document's environment recorded (git_branch; none in files written
-    before it was); `files`: the files they were read from. A document the database has already
-    is skipped."""
+    `accepted` as references or not, with the branch each document's environment recorded
+    (git_branch; none in files written before it was); `files`: the files they were read from.
+    A document the database has already is skipped."""
     files = list(files) if files is not None else [None] * len(documents)
-    prepared = [_run(document, source, file) for document, file in
+    prepared = [_run(document, source, file, accepted) for document, file in
                 zip(documents, files, strict=True)]  # fmt: skip
     added = 0
     with connect(path, write=True, wait_s=wait_s) as con, _transaction(con):
@@ -213,6 +227,8 @@ def record(
             run_id = con.execute(f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES "
                                  f"({placeholders}) RETURNING id",
                                  [run[c] for c in RUN_COLUMNS]).fetchone()[0]  # fmt: skip
+            if run["accepted"]:
+                con.execute("INSERT INTO accepted VALUES (?)", [run_id])
             if points:
                 con.executemany(
                     f"INSERT INTO points VALUES ({', '.join('?' * len(POINT_COLUMNS))})",
@@ -222,14 +238,34 @@ def record(
     return Recorded(added, len(prepared) - added)
 
 
-def add_files(path: Path, files: Sequence[Path], wait_s: float = WAIT_S) -> Recorded:
+def add_files(path: Path, files: Sequence[Path], wait_s: float = WAIT_S,
+              accepted: bool = False) -> Recorded:  # fmt: skip
     """Import results files of any schema version (upgraded on load), with the commit each
-    recorded; ResultsError naming the first unusable file, before anything is written."""
+    recorded, `accepted` as references or not; ResultsError naming the first unusable file,
+    before anything is written."""
     documents = [results.load_results(file) for file in files]
-    return record(path, documents, "import", files=files, wait_s=wait_s)
+    return record(path, documents, "import", files=files, accepted=accepted, wait_s=wait_s)
 
 
-def _run(document: dict, source: str, file: Path | None) -> tuple:
+def accept(path: Path, commit: str, wait_s: float = WAIT_S) -> tuple[str, int]:
+    """Accept every run of a commit (given in full or by a prefix of 3 characters or more) as a
+    reference: a change meant to alter speed. Returns the full commit and how many runs."""
+    if len(commit.strip()) < 3:
+        raise HistoryError(f"{quote(commit)}: not a commit (3 characters of it at least)")
+    with connect(path, write=True, wait_s=wait_s) as con, _transaction(con):
+        found = [row[0] for row in con.execute(
+            "SELECT DISTINCT git_commit FROM runs WHERE starts_with(git_commit, ?)",
+            [commit.strip()]).fetchall()]  # fmt: skip
+        if len(found) != 1:
+            said = "no run" if not found else f"{len(found)} commits"
+            raise HistoryError(f"{path}: {said} of commit {quote(commit)}")
+        count = con.execute("SELECT id FROM runs WHERE git_commit = ?", [found[0]]).fetchall()
+        con.execute("INSERT INTO accepted SELECT id FROM runs WHERE git_commit = ? AND id NOT IN "
+                    "(SELECT run FROM accepted)", [found[0]])  # fmt: skip
+    return found[0], len(count)
+
+
+def _run(document: dict, source: str, file: Path | None, accepted: bool = False) -> tuple:
     label = str(file) if file else source
     document = results.parse(document, label)
     env, cal = document["environment"], document["calibration"]
@@ -252,6 +288,7 @@ def _run(document: dict, source: str, file: Path | None) -> tuple:
         "config": json.dumps(document["config"], sort_keys=True), "calibration": cal["name"],
         "calibration_median_ms": cal["median_ms"],
         "load": json.dumps(document["load"]) if document.get("load") is not None else None,
+        "accepted": accepted,
     }  # fmt: skip
     points = [{column: row.get(column) for column in POINT_COLUMNS[1:]}
               for row in document["rows"]]  # fmt: skip
@@ -267,8 +304,14 @@ def read_points(path: Path, wait_s: float = WAIT_S):
     from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 
     with connect(path, write=False, wait_s=wait_s) as con:
-        frame = con.execute("SELECT r.*, p.* EXCLUDE (run) FROM points p JOIN runs r ON "
-                            "p.run = r.id ORDER BY r.created, r.id").df()  # fmt: skip
+        tables = {row[0] for row in con.execute(
+            "SELECT table_name FROM information_schema.tables").fetchall()}  # fmt: skip
+        # version 1 has no table of accepted runs: only its baselines were references
+        accepted = "a.run IS NOT NULL" if "accepted" in tables else "r.source = 'baseline'"
+        join = "LEFT JOIN accepted a ON a.run = r.id" if "accepted" in tables else ""
+        frame = con.execute(f"SELECT r.*, {accepted} AS accepted, p.* EXCLUDE (run) FROM points p "
+                            f"JOIN runs r ON p.run = r.id {join} "
+                            "ORDER BY r.created, r.id").df()  # fmt: skip
     for column in frame.columns:  # text and lists: None where missing (pandas would say NaN)
         kind = frame[column].dtype
         if not (is_numeric_dtype(kind) or is_bool_dtype(kind) or is_datetime64_any_dtype(kind)):

@@ -1,20 +1,20 @@
 """Summary statistics and a rank test for latency samples.
 
 Latency samples are skewed and carry outliers (preemption, page faults), so the summary leads with
-the median and a distribution-free confidence interval for it, and run-to-run comparisons use the
-Mann-Whitney U test, which assumes no distribution shape. numpy gives the percentiles and scipy
-the test (exact for small samples without ties) and the binomial distribution; only the
-order-statistic interval of the median is put together here, since neither library offers it as
-such (scipy's `quantile_test` interval is the same idea but may pick asymmetric ranks).
+the median and a distribution-free confidence interval for it. numpy gives the percentiles and
+scipy the binomial and t distributions; only the order-statistic interval of the median is put
+together here, since neither library offers it as such (scipy's `quantile_test` interval is the
+same idea but may pick asymmetric ranks). Runs, not calls, are compared: Welch's t on one figure
+per run (the gate, rtbench.gate), the calls inside a run being no independent draws.
 """
 
+import math
 import statistics
 from collections.abc import Sequence
-from typing import Literal
+from dataclasses import dataclass
 
 import numpy as np
 
-Alternative = Literal["two-sided", "greater", "less"]
 # Warm-up goes on while the last calls trend this clearly; a flat series of noise is taken for
 # trending 1 time in 20 and then merely warms up a window longer.
 TREND_ALPHA = 0.05
@@ -66,24 +66,6 @@ def summarize(samples_ms: Sequence[float]) -> dict:
     }
 
 
-def mann_whitney(
-    baseline: Sequence[float], current: Sequence[float], alternative: Alternative = "two-sided"
-) -> float:
-    """p-value of the Mann-Whitney U test that `current` differs from `baseline` in the direction
-    `alternative` names: "greater" = current tends to be larger (slower), "less" = smaller.
-
-    scipy picks the exact distribution for small samples without ties and the normal
-    approximation (tie-corrected) otherwise. All values tied gives p = 1.
-    """
-    if len(baseline) == 0 or len(current) == 0:
-        raise ValueError("mann_whitney() needs samples on both sides")
-    if len(set(baseline) | set(current)) == 1:
-        return 1.0
-    from scipy import stats as sps
-
-    return float(sps.mannwhitneyu(current, baseline, alternative=alternative).pvalue)
-
-
 def settled(
     samples: Sequence[float], window: int, tolerance: float, trend_alpha: float = TREND_ALPHA
 ) -> bool:
@@ -113,3 +95,56 @@ def trending(samples: Sequence[float], alpha: float = TREND_ALPHA) -> bool:
 
     p = sps.kendalltau(np.arange(len(samples)), np.asarray(samples, dtype=float)).pvalue
     return bool(p < alpha)
+
+
+# ---------------------------------------------------------------------------- runs as the unit
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Welch's comparison of two groups of run-level figures (one value per run, logs of
+    normalized medians): the difference of the means, its standard error and degrees of freedom
+    (Welch-Satterthwaite), and how many runs each side had."""
+
+    estimate: float  # mean(current) - mean(baseline)
+    se: float
+    df: float
+    baseline_runs: int
+    current_runs: int
+
+    def lower(self, error: float) -> float:
+        """One-sided lower confidence bound, wrong with probability `error`."""
+        return self.estimate - self._t(error) * self.se
+
+    def upper(self, error: float) -> float:
+        """One-sided upper confidence bound, wrong with probability `error`."""
+        return self.estimate + self._t(error) * self.se
+
+    def _t(self, error: float) -> float:
+        from scipy import stats as sps
+
+        return float(sps.t.ppf(1.0 - error, self.df)) if self.se > 0 else 0.0
+
+
+def welch(baseline: Sequence[float], current: Sequence[float]) -> Difference:
+    """Welch's unequal-variance comparison of run-level figures: valid when runs are independent
+    (separate processes), whatever the calls inside one run do; needs two runs a side."""
+    b, c = np.asarray(baseline, dtype=float), np.asarray(current, dtype=float)
+    if len(b) < 2 or len(c) < 2:
+        raise ValueError("welch() needs two runs a side")
+    vb, vc = b.var(ddof=1) / len(b), c.var(ddof=1) / len(c)
+    se = math.sqrt(vb + vc)
+    df = (vb + vc) ** 2 / (vb**2 / (len(b) - 1) + vc**2 / (len(c) - 1)) if se > 0 else math.inf
+    return Difference(float(c.mean() - b.mean()), se, float(df), len(b), len(c))
+
+
+def spent(total: float, look: int, last: int, first: int = 2) -> float:
+    """The share of an error rate `total` that the look after `look` runs may spend, in a
+    sequence of looks at first, first + 1, ..., last runs: total * (look/last)^2 cumulated
+    (a power-family spending function, rho = 2). Spending each look's share at that look bounds
+    the error over all looks by `total` (the union bound), however many looks are made; early
+    looks spend little, so a check that goes the whole way keeps most of its power."""
+    if not first <= look <= last:
+        raise ValueError(f"look {look} outside {first}..{last}")
+    before = 0.0 if look == first else ((look - 1) / last) ** 2
+    return total * ((look / last) ** 2 - before)
