@@ -70,6 +70,15 @@ def test_history_add_then_list_in_three_formats(tmp_path, stepped_files):
     assert "| c06 |" in e_row and f"| {step:+.1%} |" in e_row
 
 
+def test_the_csv_listing_shows_control_characters_never_sends_them(tmp_path):
+    db = tmp_path / "h.duckdb"
+    doc = stepped(n=1)[0]
+    doc["rows"][0]["variant"] = "A\x1b[31m"  # an ESC would colour the terminal from here on
+    assert invoke("history", "add", write(tmp_path / "r.json", doc), "--history", db).exit_code == 0
+    listed = invoke("history", "--history", db, "--format", "csv").stdout
+    assert "\x1b" not in listed and "A\\x1b[31m" in listed
+
+
 def test_a_series_with_change_points_is_listed_once(tmp_path):
     # E steps 1.5x at c06 and 1.5x again at c12: two change points, still one series.
     factor = {i: 1.0 if i < 6 else 1.5 if i < 12 else 2.25 for i in range(18)}

@@ -13,6 +13,7 @@ import typer
 from rtbench.cli.app import app, console, console_text, err_console
 from rtbench.cli.errors import user_errors
 from rtbench.cli.options import DEFAULT_HISTORY, HistoryPath
+from rtbench.text import printable
 
 
 class Format(str, enum.Enum):
@@ -108,7 +109,8 @@ def render(found: list, format: Format) -> str:
         return json.dumps([summary(s) for s in found], indent=2) + "\n"
     frame = listing(found)
     if format is Format.csv:
-        return frame.to_csv(index=False, float_format="%.6g")
+        text = frame.map(lambda x: printable(x) if isinstance(x, str) else x)  # no ESC out
+        return text.to_csv(index=False, float_format="%.6g")
     from rtbench.report.vocabulary import markdown_table, markdown_text
 
     headers = ["variant", "runtime", "machine", "config", "points", "latest", "latest commit",
