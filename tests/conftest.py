@@ -2,6 +2,7 @@
 counting), norm randomization, and the variants."""
 
 import os
+import signal
 
 import pytest
 import torch
@@ -18,6 +19,14 @@ def _history_elsewhere(tmp_path_factory):
     """Commands that record runs (baseline, check) write into a temporary history, never into
     the repository's results/history.duckdb."""
     os.environ["RTBENCH_HISTORY"] = str(tmp_path_factory.mktemp("history") / "history.duckdb")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ctrl_c_is_a_keyboard_interrupt():
+    """A shell starts a background job with SIGINT ignored, and Python then leaves it ignored:
+    the tests of Ctrl-C (one would wait for ever) need Python's handler, as at a terminal."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
