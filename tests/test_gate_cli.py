@@ -7,6 +7,7 @@ import copy
 import json
 import math
 import statistics
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -256,3 +257,27 @@ def test_another_runtime_is_not_the_same_row(tmp_path, measured, baseline_file):
 def test_bad_options_exit_2_in_one_line(baseline_file, flag, value, message):
     result = invoke("check", baseline_file, "--baseline", baseline_file, flag, value)
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_a_baseline_whose_run_fails_keeps_what_it_measured(tmp_path):
+    # R18's maps fit no ResNet-50-vd: its detector row fails in the first run; the run is kept
+    # aside, no baseline is written, exit 1
+    variants = tmp_path / "variants"
+    variants.mkdir()
+    (variants / "A.yaml").write_text(
+        (Path(__file__).parents[1] / "variants" / "A.yaml").read_text()
+    )
+    (variants / "R18.yaml").write_text(
+        "description: smaller backbone maps\nin_channels: [128, 256, 512]\n"
+        "intra: {mode: per_level, levels: [S5]}\nfusion: {type: ccff}\n"
+    )
+    out = tmp_path / "baseline.json"
+    result = invoke("baseline", "A", "R18", "--scope", "detector", "--size", "128", "--iters", "2",
+                    "--min-time", "0.1", "--variants-dir", variants, "--out", out,
+                    "--history", tmp_path / "h.duckdb")  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert not out.exists()
+    kept = json.loads((tmp_path / "baseline.refused.json").read_text())
+    assert kept["schema"] == RUNS_SCHEMA and len(kept["runs"]) == 1
+    rows = {r["variant"]: r["status"] for r in kept["runs"][0]["rows"]}
+    assert rows == {"A": "ok", "R18": "error"}

@@ -117,12 +117,24 @@ def baseline(
     from rtbench.check import in_own_process  # torch: after every input was checked
 
     one_run = in_own_process(partial(measure, variants_dir=variants_dir, cache_dir=None))
-    documents = []
-    for i in range(1, runs + 1):
-        console.print(console_text(f"run {i} of {runs}"))
-        documents.append(one_run(variants or ["all"], cfg if i == 1 else cfg.with_(flops=False)))
-        documents[-1]["run_id"] = f"{out.stem}-run-{i}"
-        exit_if_failed(documents[-1])
+    aside = out.with_name(out.stem + ".refused.json")  # runs that are no baseline: kept here
+    documents: list[dict] = []
+    complete = False
+    try:
+        for i in range(1, runs + 1):
+            console.print(console_text(f"run {i} of {runs}"))
+            cfg_i = cfg if i == 1 else cfg.with_(flops=False)
+            documents.append(one_run(variants or ["all"], cfg_i))
+            documents[-1]["run_id"] = f"{out.stem}-run-{i}"
+            if any(r["status"] != "ok" for r in documents[-1]["rows"]):
+                break
+        else:
+            complete = True
+    finally:  # a failed row, Ctrl-C: nothing measured is lost
+        if documents and not complete:
+            write_json(aside, run_set(documents, documents[0]["created"]))
+            console.print(console_text(f"the {len(documents)} run(s) measured: {aside}"))
+    exit_if_failed(documents[-1])
     document = run_set(documents, documents[0]["created"])
     print_report(documents[0])
     seen = detectable(documents, GATE)
@@ -131,7 +143,6 @@ def baseline(
         console.print(console_text(f"{variant} ({runtime}): a check catches {change:+.1%} or "
                                    f"more (4 times in 5, {GATE.max_runs} runs)"))  # fmt: skip
     if blind:
-        aside = out.with_name(out.stem + ".refused.json")
         write_json(aside, document)
         names = ", ".join(f"{v} ({r}) {c:+.1%}" for (v, r), c in blind.items())
         error(
