@@ -69,7 +69,8 @@ class Exported:
 
 def cache_key(spec: VariantSpec, cfg: RunConfig, half: bool, with_cells: bool) -> str:
     """A digest of everything that changes the exported graph."""
-    described = spec.model_dump(exclude={"source", "description", "paper"})  # not in the graph
+    not_in_graph = {"source", "group", "base", "description", "paper"}
+    described = spec.model_dump(exclude=not_in_graph)
     facts = {
         "spec": described,
         "scope": cfg.scope,

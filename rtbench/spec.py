@@ -30,6 +30,9 @@ MAX_WIDTH = 2**31 - 1
 # until the OS kills the process, before any error could be reported (Table 3 uses 1 and 3).
 MAX_REPEAT = 100
 MAX_PAPER_PARAMS_M = 10**6  # a trillion parameters: far past any detector
+MAX_PAPER_GFLOPS = 10**9
+MAX_EXPANSION = 16.0  # the family uses 0.5 and 1.0
+MAX_QUERIES = 100_000  # DETRs keep 100-900; more cells than a 4k image's maps hold is a typo
 
 Width = Annotated[int, Field(ge=1, le=MAX_WIDTH)]
 Repeat = Annotated[int, Field(ge=1, le=MAX_REPEAT)]
@@ -45,9 +48,24 @@ class _Spec(BaseModel):
 
 
 class PaperRef(_Spec):
-    ap: float = Field(ge=0, le=100, allow_inf_nan=False)  # COCO val2017 AP (%), 12 epochs
+    ap: float = Field(ge=0, le=100, allow_inf_nan=False)  # COCO val2017 AP (%)
     params_m: int = Field(ge=0, le=MAX_PAPER_PARAMS_M)  # #Params (M) as printed: floor
     latency_ms: float = Field(gt=0, lt=MAX_LATENCY_MS, allow_inf_nan=False)  # T4, TRT FP16
+    gflops: float | None = Field(None, gt=0, le=MAX_PAPER_GFLOPS, allow_inf_nan=False)  # 640x640
+
+
+class BackboneSpec(_Spec):
+    type: Literal["presnet", "hgnetv2"] = "presnet"  # PResNet-vd (R18-R101) or HGNetv2 (L, X)
+    depth: Literal[18, 34, 50, 101] = 50  # presnet only
+    arch: Literal["L", "X"] = "L"  # hgnetv2 only
+    freeze_norm: bool = True  # BN affine terms as buffers (R50, R101, L, X); R18/R34 train them
+
+    @model_validator(mode="after")
+    def _fields_fit_the_type(self) -> BackboneSpec:
+        foreign = {"presnet": "arch", "hgnetv2": "depth"}[self.type]
+        if foreign in self.model_fields_set:
+            raise ValueError(f"backbone.{foreign}: does not apply to backbone type {self.type}")
+        return self
 
 
 class IntraSpec(_Spec):
@@ -74,7 +92,33 @@ class IntraSpec(_Spec):
 
 class FusionSpec(_Spec):
     type: Literal["none", "panet", "ccff"] = "none"  # panet: conv FPN+PAN (D, Ds5); ccff: E
-    depth: Repeat = 3  # ccff: RepVGG blocks per CSPRep block
+    depth: Repeat = 3  # ccff: RepVGG blocks per CSPRep block: the reference's round(3 x depth_mult)
+    # ccff: hidden width of a CSPRep block over the encoder's (0.5 in R18, R34, R50-m)
+    expansion: float = Field(1.0, gt=0, le=MAX_EXPANSION, allow_inf_nan=False)
+
+
+class DecoderSpec(_Spec):
+    """The RT-DETR decoder. Its input width (the reference's feat_channels) is the encoder's
+    hidden_dim, by construction: one declaration, so the two cannot disagree."""
+
+    hidden_dim: Annotated[int, Field(ge=4, le=MAX_WIDTH)] = 256  # 256 in the whole family
+    layers: Repeat = 6  # trained layers; all count in #Params
+    eval_idx: int = Field(-1, ge=-MAX_REPEAT, lt=MAX_REPEAT)  # inference stops here (R50-m: 2)
+    queries: int = Field(300, ge=1, le=MAX_QUERIES)  # top-scoring encoder cells kept
+    heads: int = Field(8, ge=1, le=MAX_WIDTH)
+    ffn_dim: Width = 1024
+    num_points: Repeat = 4  # deformable sampling points per head and level
+
+    @model_validator(mode="after")
+    def _shapes_fit(self) -> DecoderSpec:
+        if not -self.layers <= self.eval_idx < self.layers:
+            raise ValueError(f"decoder.eval_idx: not a layer index of {self.layers} layers")
+        if self.hidden_dim % self.heads:
+            raise ValueError(f"decoder.heads: must divide decoder.hidden_dim ({self.hidden_dim})")
+        return self
+
+    def inference_layers(self) -> int:
+        return self.eval_idx % self.layers + 1
 
 
 class VariantSpec(_Spec):
@@ -85,7 +129,11 @@ class VariantSpec(_Spec):
     hidden_dim: Annotated[int, Field(ge=4, le=MAX_WIDTH)] = 256
     intra: IntraSpec = IntraSpec()
     fusion: FusionSpec = FusionSpec()
+    backbone: BackboneSpec = BackboneSpec()  # detector scope only
+    decoder: DecoderSpec = DecoderSpec()  # detector scope only
     source: str = ""  # the file it came from; set by the loader, not by YAML
+    group: str = ""  # the subfolder it came from ("family"); "" for the Table 3 rows
+    base: str = ""  # the model whose encoder this variant replaced (`--base`); "" for none
 
     @model_validator(mode="after")
     def _shapes_fit(self) -> VariantSpec:
@@ -103,8 +151,9 @@ class VariantSpec(_Spec):
         return tuple(LEVELS.index(level) for level in self.intra.levels)
 
 
+LOADER_FIELDS = frozenset({"source", "group", "base"})  # set by rtbench, never by a file
 # The fields a spec may set: a mapping with none of them is some other file.
-SPEC_FIELDS = frozenset(VariantSpec.model_fields) - {"source"}
+SPEC_FIELDS = frozenset(VariantSpec.model_fields) - LOADER_FIELDS
 
 
 def load_spec(path: Path) -> VariantSpec:
@@ -118,8 +167,8 @@ def load_spec(path: Path) -> VariantSpec:
     if not data.keys() & SPEC_FIELDS:
         raise SpecError(f"{where}: a mapping with no variant spec field: not a variant spec")
     data = {"name": path.stem, **data}
-    if "source" in data:
-        raise SpecError(f"{where}: source: unknown field")
+    if reserved := sorted(LOADER_FIELDS & data.keys()):
+        raise SpecError(f"{where}: {reserved[0]}: unknown field")
     try:
         spec = VariantSpec.model_validate(data)
     except ValidationError as err:
@@ -172,26 +221,32 @@ def _own_words(problem: str) -> str:
 
 
 def load_variants(directory: Path = DEFAULT_VARIANTS_DIR) -> dict[str, VariantSpec]:
-    """All *.yaml / *.yml specs of a folder, by name, in file-name order."""
+    """All *.yaml / *.yml specs of a folder and of its subfolders one level down (a subfolder is
+    a group: variants/family/), by name: the folder's own first, each in file-name order."""
     if not directory.is_dir():
         raise SpecError(f"{directory}: variants folder not found")
     specs: dict[str, VariantSpec] = {}
-    for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")], key=_natural):
-        spec = load_spec(path)
-        if spec.name in specs:
-            raise SpecError(
-                f"{path}: name: {quote(spec.name)} is already used by {specs[spec.name].source}"
-            )
-        specs[spec.name] = spec
+    folders = [directory, *sorted((p for p in directory.iterdir() if p.is_dir()), key=_natural)]
+    for folder in folders:
+        group = "" if folder == directory else folder.name
+        for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")], key=_natural):
+            spec = load_spec(path).model_copy(update={"group": group})
+            if spec.name in specs:
+                raise SpecError(
+                    f"{path}: name: {quote(spec.name)} is already used by {specs[spec.name].source}"
+                )
+            specs[spec.name] = spec
     if not specs:
         raise SpecError(f"{directory}: no variant files (*.yaml) found")
     return specs
 
 
 def select(specs: dict[str, VariantSpec], names: list[str]) -> list[VariantSpec]:
-    """Resolve names ('all' for every variant); exact match first, then case-insensitive."""
+    """Resolve names; exact match first, then case-insensitive. 'all' is every variant of the
+    folder itself (the Table 3 rows, not the family), or every one where it holds none."""
     if not names or [n.lower() for n in names] == ["all"]:
-        return list(specs.values())
+        own = [spec for spec in specs.values() if not spec.group]
+        return own or list(specs.values())
     by_lower = {name.lower(): name for name in specs}
     chosen = []
     for name in names:
@@ -203,5 +258,24 @@ def select(specs: dict[str, VariantSpec], names: list[str]) -> list[VariantSpec]
     return chosen
 
 
-def _natural(path: Path) -> tuple[str, str]:
-    return (path.stem.lower(), path.stem)
+def on_base(variant: VariantSpec, base: VariantSpec) -> VariantSpec:
+    """`variant`'s encoder design on another model (`--base rtdetr-r18`): which levels attend and
+    how (intra mode, levels, shared, level embedding) and the fusion type come from the variant;
+    everything else (backbone, in_channels, widths, heads, layers, CSPRep depth and expansion,
+    decoder) from the base. Table 3's E on a base is the base itself."""
+    data = base.model_dump(exclude_unset=True)  # as its file says: no field set twice
+    design = variant.intra.model_dump(include={"mode", "levels", "shared", "level_embedding"})
+    data.setdefault("intra", {}).update(design)
+    data.setdefault("fusion", {})["type"] = variant.fusion.type
+    data.update(name=variant.name, description=variant.description, paper=None,
+                source=variant.source, group=variant.group, base=base.name)  # fmt: skip
+    try:
+        return VariantSpec.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(f"{variant.name} on {base.name}: {one_line(err, VariantSpec)}") from None
+
+
+def _natural(path: Path) -> tuple[list, str]:
+    """File-name order with numbers by value: rtdetr-r18 before rtdetr-r101."""
+    pieces = re.split(r"(\d+)", path.stem.lower())
+    return ([(int(p), "") if p.isdigit() else (-1, p) for p in pieces], path.stem)

@@ -11,7 +11,9 @@ from torch import nn
 from rtbench.models.blocks import FrozenBatchNorm2d
 from rtbench.spec import load_variants
 
-VARIANTS = load_variants()
+SPECS = load_variants()
+VARIANTS = {name: spec for name, spec in SPECS.items() if not spec.group}  # Table 3's rows
+FAMILY = {name: spec for name, spec in SPECS.items() if spec.group == "family"}
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -6,10 +6,10 @@ from conftest import conv_norm, linear, mlp, n_params, randomize_norms
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from rtbench.models.backbone import ResNet50vd
 from rtbench.models.blocks import CSPRepBlock, RepVGGBlock
 from rtbench.models.decoder import RTDETRDecoder, make_anchors
 from rtbench.models.deploy import fuse_for_deploy
+from rtbench.models.presnet import PResNet
 
 
 def backbone_counts() -> tuple[int, int]:
@@ -47,7 +47,7 @@ def assert_same(after: torch.Tensor, before: torch.Tensor) -> None:
 @pytest.mark.parametrize("batch,h,w", [(1, 160, 160), (2, 96, 128)])
 def test_backbone_shapes(batch: int, h: int, w: int):
     torch.manual_seed(0)
-    model = ResNet50vd().eval()
+    model = PResNet(50).eval()
     with torch.inference_mode():
         outs = model(torch.randn(batch, 3, h, w))
     expected = [
@@ -60,8 +60,8 @@ def test_backbone_shapes(batch: int, h: int, w: int):
 def test_backbone_params():
     with_bn, bn_channels = backbone_counts()
     # Frozen norms, as in the reference: BN gamma and beta are buffers, not parameters.
-    assert n_params(ResNet50vd()) == with_bn - 2 * bn_channels
-    assert round(n_params(ResNet50vd()) / 1e6, 2) == 23.47
+    assert n_params(PResNet(50)) == with_bn - 2 * bn_channels
+    assert round(n_params(PResNet(50)) / 1e6, 2) == 23.47
     # Independent anchor: torchvision's ResNet-50 has 25,557,032 params; drop its fc (2048 -> 1000)
     # and its 7x7 stem (conv 7*7*3*64 + BN), add the vd stem. The avg pools add nothing.
     vd_stem = conv_norm(3, 32, 3) + conv_norm(32, 32, 3) + conv_norm(32, 64, 3)
@@ -138,7 +138,7 @@ def test_fuse_blocks(make, shape, drop):
 
 def test_fuse_backbone():
     torch.manual_seed(0)
-    model = ResNet50vd().eval()
+    model = PResNet(50).eval()
     randomize_norms(model)
     x = torch.randn(1, 3, 64, 64)
     with torch.inference_mode():

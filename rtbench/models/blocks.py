@@ -44,9 +44,11 @@ class ConvNorm(nn.Module):
         stride: int = 1,
         act: str | None = None,
         frozen_norm: bool = False,  # the backbone's norms are frozen, as in the reference
+        groups: int = 1,  # c_in: depthwise (HGNetv2's light blocks, SCDown)
     ):
         super().__init__()
-        self.conv = nn.Conv2d(c_in, c_out, kernel, stride, padding=(kernel - 1) // 2, bias=False)
+        padding = (kernel - 1) // 2
+        self.conv = nn.Conv2d(c_in, c_out, kernel, stride, padding, groups=groups, bias=False)
         self.norm = FrozenBatchNorm2d(c_out) if frozen_norm else nn.BatchNorm2d(c_out)
         self.act = make_activation(act)
 
@@ -94,19 +96,22 @@ class RepVGGBlock(nn.Module):
 
 
 class CSPRepBlock(nn.Module):
-    """CCFF fusion block: two 1x1 paths from 2C to C, one through N RepVGG blocks, added.
+    """CCFF fusion block: two 1x1 paths from 2C to hidden = C x expansion, one through N RepVGG
+    blocks, added; a third 1x1 ConvNorm takes hidden back to C where they differ (expansion 0.5
+    in R18, R34, R50-m; at 1.0, RT-DETR-R50's, it is an identity)."""
 
-    Expansion is 1.0 (hidden = out channels), so the reference's third conv is an identity.
-    """
-
-    def __init__(self, c_in: int, c_out: int, depth: int = 3, act: str = "silu"):
+    def __init__(
+        self, c_in: int, c_out: int, depth: int = 3, act: str = "silu", expansion: float = 1.0
+    ):
         super().__init__()
-        self.conv1 = ConvNorm(c_in, c_out, 1, act=act)
-        self.conv2 = ConvNorm(c_in, c_out, 1, act=act)
-        self.bottlenecks = nn.Sequential(*(RepVGGBlock(c_out, act) for _ in range(depth)))
+        hidden = int(c_out * expansion)  # int() truncates, as the reference does
+        self.conv1 = ConvNorm(c_in, hidden, 1, act=act)
+        self.conv2 = ConvNorm(c_in, hidden, 1, act=act)
+        self.bottlenecks = nn.Sequential(*(RepVGGBlock(hidden, act) for _ in range(depth)))
+        self.conv3 = ConvNorm(hidden, c_out, 1, act=act) if hidden != c_out else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.bottlenecks(self.conv1(x)) + self.conv2(x)
+        return self.conv3(self.bottlenecks(self.conv1(x)) + self.conv2(x))  # [B, c_out, H, W]
 
 
 ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "gelu": nn.GELU}

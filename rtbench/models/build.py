@@ -1,7 +1,8 @@
 """The one place that reads a spec and turns it into modules, and the one door into `models` for
 the rest of rtbench: scopes, inputs, and the smallest input a scope accepts.
 
-Blocks are found by name in their registries (`INTRA_BLOCKS`, `FUSION_BLOCKS`); each block takes the
+Backbones and blocks are found by name in their registries (`BACKBONES`, `INTRA_BLOCKS`,
+`FUSION_BLOCKS`); each block takes the
 common arguments plus the spec fields it lists in its `options`, so a new block is a class and a
 registry line, and the spec's allowed names are tested against the registries' keys.
 """
@@ -13,9 +14,13 @@ from rtbench.config import SCOPES, BenchError
 from rtbench.models.attention import INTRA_BLOCKS
 from rtbench.models.encoder import HybridEncoder
 from rtbench.models.fusion import FUSION_BLOCKS
+from rtbench.models.hgnetv2 import HGNetv2
+from rtbench.models.presnet import PResNet
 from rtbench.spec import LEVELS, SpecError, VariantSpec
 
 STRIDES = (8, 16, 32)  # of S3, S4, S5
+# A spec's backbone.type -> its class; each takes the backbone fields it lists in `options`.
+BACKBONES: dict[str, type[nn.Module]] = {"presnet": PResNet, "hgnetv2": HGNetv2}
 
 
 def build_encoder(spec: VariantSpec) -> HybridEncoder:
@@ -44,20 +49,41 @@ def build_model(spec: VariantSpec, scope: str, seed: int = 0) -> nn.Module:
     encoder = build_encoder(spec)
     if scope == "encoder":
         return encoder.eval()
-    from rtbench.models.backbone import ResNet50vd
     from rtbench.models.decoder import RTDETRDecoder
     from rtbench.models.detector import Detector
 
-    backbone = ResNet50vd()
+    backbone = build_backbone(spec)
     if tuple(backbone.out_channels) != spec.in_channels:
         raise SpecError(
             f"{spec.source or spec.name}: in_channels: {list(spec.in_channels)} do not match "
-            f"ResNet-50-vd's {list(backbone.out_channels)}; use encoder scope for this variant"
+            f"the backbone's {list(backbone.out_channels)} ({backbone_name(spec)}); set "
+            f"in_channels to those, or use encoder scope for this variant"
         )
+    dec = spec.decoder
     decoder = RTDETRDecoder(
-        in_channels=(spec.hidden_dim,) * len(LEVELS), hidden_dim=spec.hidden_dim
+        in_channels=(spec.hidden_dim,) * len(LEVELS),  # the reference's feat_channels
+        hidden_dim=dec.hidden_dim,
+        num_queries=dec.queries,
+        num_layers=dec.layers,
+        num_heads=dec.heads,
+        num_points=dec.num_points,
+        ffn_dim=dec.ffn_dim,
+        eval_idx=dec.eval_idx,
     )
     return Detector(backbone, encoder, decoder).eval()
+
+
+def build_backbone(spec: VariantSpec) -> nn.Module:
+    cls = BACKBONES[spec.backbone.type]
+    return cls(**{name: getattr(spec.backbone, name) for name in cls.options})
+
+
+def backbone_name(spec: VariantSpec) -> str:
+    """PResNet-50-vd, HGNetv2-L: as the papers name them."""
+    backbone = spec.backbone
+    if backbone.type == "hgnetv2":
+        return f"HGNetv2-{backbone.arch}"
+    return f"PResNet-{backbone.depth}-vd"
 
 
 def min_input_size(scope: str) -> int:

@@ -162,7 +162,8 @@ def min_square_input(num_queries: int = 300, num_levels: int = 3, eps: float = 1
 
 
 class RTDETRDecoder(nn.Module):
-    """Three 256-channel maps -> (logits [B, Q, K], boxes [B, Q, 4] as cx, cy, w, h in [0, 1])."""
+    """Three maps (the encoder's width; R101 and X: 384) -> (logits [B, Q, K], boxes [B, Q, 4] as
+    cx, cy, w, h in [0, 1]); its own input projection takes them to `hidden_dim`."""
 
     def __init__(
         self,
@@ -175,9 +176,13 @@ class RTDETRDecoder(nn.Module):
         ffn_dim: int = 1024,
         num_classes: int = 80,
         eps: float = 1e-2,  # anchors closer than this to the image border are masked
+        eval_idx: int = -1,  # the layer inference stops at (R50-m: 2 of 6); negative from the end
     ):
         super().__init__()
+        if not -num_layers <= eval_idx < num_layers:
+            raise ValueError(f"eval_idx {eval_idx} is not a layer of {num_layers}")
         self.num_queries, self.eps = num_queries, eps
+        self.eval_idx = eval_idx % num_layers
         num_levels = len(in_channels)
         self.input_proj = nn.ModuleList(ConvNorm(c, hidden_dim, 1) for c in in_channels)
         # Training-only (denoising queries); kept so #Params matches the reference.
@@ -259,9 +264,12 @@ class RTDETRDecoder(nn.Module):
         x = enc.gather(1, cells[..., None].expand(-1, -1, C))  # [B, Q, C]
         boxes = boxes.gather(1, cells[..., None].expand(-1, -1, 4)).sigmoid()  # [B, Q, 4]
 
-        for layer, bbox_head in zip(self.layers, self.dec_bbox_head, strict=True):
+        # Inference runs the layers up to eval_idx and scores that one only; the layers after it
+        # are trained (and counted in #Params) but never run.
+        last = self.eval_idx + 1
+        for layer, bbox_head in zip(self.layers[:last], self.dec_bbox_head[:last], strict=True):
             pos = self.query_pos_head(boxes)  # [B, Q, C]
             x = layer(x, pos, boxes, memory, shapes)  # [B, Q, C]
             boxes = torch.sigmoid(bbox_head(x) + inverse_sigmoid(boxes))  # [B, Q, 4]
-        # Inference scores only the last layer (the reference's eval_idx = -1).
-        return self.dec_score_head[-1](x), boxes, cells  # [B, Q, K], [B, Q, 4], [B, Q]
+        scores = self.dec_score_head[self.eval_idx](x)
+        return scores, boxes, cells  # [B, Q, K], [B, Q, 4], [B, Q]

@@ -51,13 +51,20 @@ class TopDownBottomUp(nn.Module):
 class CCFF(TopDownBottomUp):
     """Concatenate the two maps (2C channels) and fuse with a CSPRep block back to C."""
 
-    options = ("depth",)  # the spec's fusion fields this block takes
+    options = ("depth", "expansion")  # the spec's fusion fields this block takes
 
-    def __init__(self, dim: int, num_levels: int = 3, *, depth: int = 3, act: str = "silu"):
+    def __init__(
+        self, dim: int, num_levels: int = 3, *, depth: int = 3, expansion: float = 1.0,
+        act: str = "silu",
+    ):  # fmt: skip
         super().__init__(dim, num_levels, act)
         steps = num_levels - 1
-        self.fpn_blocks = nn.ModuleList(CSPRepBlock(2 * dim, dim, depth, act) for _ in range(steps))
-        self.pan_blocks = nn.ModuleList(CSPRepBlock(2 * dim, dim, depth, act) for _ in range(steps))
+        self.fpn_blocks = nn.ModuleList(
+            CSPRepBlock(2 * dim, dim, depth, act, expansion) for _ in range(steps)
+        )
+        self.pan_blocks = nn.ModuleList(
+            CSPRepBlock(2 * dim, dim, depth, act, expansion) for _ in range(steps)
+        )
 
     def merge_down(self, step: int, upsampled: Tensor, finer: Tensor) -> Tensor:
         return self.fpn_blocks[step](torch.cat([upsampled, finer], dim=1))
