@@ -100,7 +100,7 @@ def measure_runs(available: dict[str, VariantSpec], build: Builder = build_model
 
 def _measure(available: dict[str, VariantSpec], build: Builder, names: list[str],
              cfg: RunConfig) -> dict:  # fmt: skip
-    return run_benchmark(select(available, names), cfg, build=build)
+    return run_benchmark(select(available, names, cfg.base), cfg, build=build)
 
 
 def in_own_process(measure: Measure) -> Measure:

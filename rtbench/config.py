@@ -53,6 +53,7 @@ MAX_THREADS = 1024  # torch takes a C int; no machine we measure on has more cor
 MAX_CALLS = 100_000  # --warmup / --iters: a fixed count past this runs for days
 MAX_MIN_TIME_S = 3600.0  # seconds of samples per variant; more would never end a run
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit value
+MAX_NAME = 200  # a variant's name; longer is no name
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d{1,3})?")
 
 
@@ -134,6 +135,14 @@ class RunConfig(_Settings):
 
     scope: Literal["encoder", "detector"] = setting(
         "detector", "encoder (S3-S5 maps in) or detector (image in).", compare=Compare.WORK
+    )
+    base: str | None = setting(
+        None,
+        "Apply the variants' encoder designs to this model (a family spec: rtdetr-r18), keeping "
+        "its backbone, widths and decoder; the default is Table 3's RT-DETR-R50.",
+        compare=Compare.WORK,
+        min_length=1,
+        max_length=MAX_NAME,
     )
     device: str = setting(
         "auto", "cpu, cuda, cuda:N, or auto (cuda when available).", compare=Compare.PLACE

@@ -20,7 +20,9 @@ Version history:
   (how busy the machine was); later `config.end_to_end`, `gap_ms`, `allow_emulated`,
   `allow_mismatch`, each row's `latency_end_to_end` and `gpu_throttled_samples`, `protocol`,
   `gpu_while_timing`, and `environment.machine` / `environment.fingerprint`. A row whose exported
-  graph disagreed with PyTorch was timed before; since, it is an error row unless allowed.
+  graph disagreed with PyTorch was timed before; since, it is an error row unless allowed. Then
+  `config.base` and each row's `base` (`--base`: the model the variants' encoder designs were
+  applied to; absent or null: Table 3's RT-DETR-R50, as every run before measured).
 """
 
 import json
@@ -84,6 +86,7 @@ class Row(_Record):
     """One (variant, runtime) of a run; figures that could not be measured are absent or null."""
 
     variant: str
+    base: str | None = None  # `--base`: the model the variant's encoder design was applied to
     runtime: str
     status: Literal["ok", "error"]
     error: str | None = None

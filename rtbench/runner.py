@@ -305,6 +305,7 @@ def _base_row(spec: VariantSpec, runtime: str, cfg: RunConfig) -> dict:
     paper = spec.paper
     return {
         "variant": spec.name,
+        "base": spec.base or None,  # the model the variant's encoder design was applied to
         "runtime": runtime,
         "runtime_settings": {},
         "description": spec.description,

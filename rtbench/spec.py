@@ -241,21 +241,32 @@ def load_variants(directory: Path = DEFAULT_VARIANTS_DIR) -> dict[str, VariantSp
     return specs
 
 
-def select(specs: dict[str, VariantSpec], names: list[str]) -> list[VariantSpec]:
+def select(
+    specs: dict[str, VariantSpec], names: list[str], base: str | None = None
+) -> list[VariantSpec]:
     """Resolve names; exact match first, then case-insensitive. 'all' is every variant of the
-    folder itself (the Table 3 rows, not the family), or every one where it holds none."""
+    folder itself (the Table 3 rows, not the family), or every one where it holds none. With
+    `base`, each variant's encoder design on that model (`on_base`)."""
     if not names or [n.lower() for n in names] == ["all"]:
         own = [spec for spec in specs.values() if not spec.group]
-        return own or list(specs.values())
-    by_lower = {name.lower(): name for name in specs}
-    chosen = []
-    for name in names:
-        key = name if name in specs else by_lower.get(name.lower())
-        if key is None:
-            raise SpecError(f"unknown variant {quote(name)}; valid names: {', '.join(specs)}")
-        if specs[key] not in chosen:
-            chosen.append(specs[key])
-    return chosen
+        chosen = own or list(specs.values())
+    else:
+        chosen = []
+        for name in names:
+            spec = _named(specs, name, "variant")
+            if spec not in chosen:
+                chosen.append(spec)
+    if base is None:
+        return chosen
+    model = _named(specs, base, "base")
+    return [on_base(spec, model) for spec in chosen]
+
+
+def _named(specs: dict[str, VariantSpec], name: str, what: str) -> VariantSpec:
+    key = name if name in specs else {n.lower(): n for n in specs}.get(name.lower())
+    if key is None:
+        raise SpecError(f"unknown {what} {quote(name)}; valid names: {', '.join(specs)}")
+    return specs[key]
 
 
 def on_base(variant: VariantSpec, base: VariantSpec) -> VariantSpec:

@@ -26,11 +26,16 @@ def one_line_error(result, code=1):
     return result.output
 
 
-def test_list_shows_every_variant():
+def test_list_shows_every_variant_by_group():
     result = invoke("list")
     assert result.exit_code == 0
-    names = [line.split()[0] for line in result.output.splitlines()]
-    assert names == ["A", "B", "C", "D", "Ds5", "E"]
+    lines = result.output.splitlines()
+    headings = [i for i, line in enumerate(lines) if line.startswith("# ")]
+    assert headings == [0, 7]  # the Table 3 rows, then the family
+    assert [line.split()[0] for line in lines[1:7]] == ["A", "B", "C", "D", "Ds5", "E"]
+    family = [line.split()[0] for line in lines[8:]]
+    assert family == ["rtdetr-l", "rtdetr-r18", "rtdetr-r34", "rtdetr-r50", "rtdetr-r50m",
+                      "rtdetr-r101", "rtdetr-x"]  # fmt: skip
 
 
 def test_show_prints_spec_and_parts():
@@ -39,6 +44,30 @@ def test_show_prints_spec_and_parts():
     assert "mode: per_level" in result.output and "type: ccff" in result.output
     assert "11,950,848" in result.output  # encoder total
     assert "Paper (Table 3): AP 47.9" in result.output
+
+
+def test_show_a_family_model_and_a_design_on_a_base():
+    result = invoke("show", "rtdetr-r18")
+    assert result.exit_code == 0, result.output
+    assert "11,199,968" in result.output  # PResNet-18-vd, its norms trained (tests/test_family.py)
+    assert "Paper (family, published): AP 46.5, #Params 20M, 60 GFLOPs" in result.output
+    on_base = invoke("show", "A", "--base", "rtdetr-r18", "--no-detector")
+    assert on_base.exit_code == 0, on_base.output
+    assert "base: rtdetr-r18" in on_base.output and "230,912" in on_base.output  # 1x1s to 256
+    out = one_line_error(invoke("show", "A", "--base", "nope"))
+    assert "unknown base 'nope'" in out
+
+
+def test_compare_on_a_base_records_it(tmp_path):
+    result = invoke("compare", "A", "E", *FAST, "--base", "rtdetr-r18", "--results-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    (run_dir,) = tmp_path.iterdir()
+    doc = json.loads((run_dir / "results.json").read_text())
+    assert doc["config"]["base"] == "rtdetr-r18"
+    assert [(r["variant"], r["base"]) for r in doc["rows"]] == [("A", "rtdetr-r18"),
+                                                               ("E", "rtdetr-r18")]  # fmt: skip
+    assert doc["rows"][0]["params"] == 128 * 256 + 256 * 256 + 512 * 256 + 3 * 2 * 256
+    assert "on base rtdetr-r18" in result.output
 
 
 def test_compare_subset_writes_the_three_files(tmp_path):
@@ -197,5 +226,5 @@ def test_variant_for_another_backbone_runs_at_encoder_scope_only(tmp_path):
                      "--results-dir", tmp_path / "out")  # fmt: skip
     assert encoder.exit_code == 0, encoder.output
     out = one_line_error(invoke("show", "R18", "--variants-dir", variants))
-    assert "in_channels: [128, 256, 512] do not match ResNet-50-vd's" in out
+    assert "in_channels: [128, 256, 512] do not match the backbone's" in out
     assert invoke("show", "R18", "--no-detector", "--variants-dir", variants).exit_code == 0

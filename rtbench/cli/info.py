@@ -15,9 +15,18 @@ from rtbench.text import printable
 @app.command("list")
 @user_errors
 def list_command(variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR) -> None:
-    """The variants found in the variants folder, one line each."""
+    """The variants found in the variants folder, one line each, by group: the folder's own (the
+    Table 3 rows, what `compare all` runs), then each subfolder's (the family, usable as --base)."""
+    groups: dict[str, list] = {}
     for spec in load_variants(variants_dir).values():
-        typer.echo(printable(f"{spec.name:<6} {spec.description}"))  # no ESC to the terminal
+        groups.setdefault(spec.group, []).append(spec)
+    for group, specs in groups.items():
+        if len(groups) > 1:  # a folder without subfolders lists as it always did
+            heading = f"{group}/ (a --base, or by name)" if group else "variants (compare all)"
+            typer.echo(printable(f"# {heading}"))
+        width = max(len(spec.name) for spec in specs)
+        for spec in specs:  # no ESC to the terminal
+            typer.echo(printable(f"{spec.name:<{max(width, 6)}} {spec.description}"))
 
 
 @app.command()
@@ -26,9 +35,13 @@ def show(
     variant: Annotated[str, typer.Argument(help="Variant name, e.g. E.")],
     variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR,
     detector: Annotated[bool, typer.Option(help="Also build the detector for its parts.")] = True,
+    base: Annotated[
+        str | None, typer.Option(help="The variant's encoder design on this model (rtdetr-r18).")
+    ] = None,
 ) -> None:
     """The spec of one variant and its parameters per part."""
-    spec = select(load_variants(variants_dir), [variant])[0]  # checked before torch is imported
+    # checked before torch is imported
+    spec = select(load_variants(variants_dir), [variant], base)[0]
     import yaml
     from rich.table import Table
 
@@ -37,7 +50,7 @@ def show(
     from rtbench.runner import describe_error
 
     typer.echo(printable(f"{spec.name}: {spec.description}\nfile: {spec.source}"))
-    record = spec.model_dump(mode="json", exclude={"source"})
+    record = spec.model_dump(mode="json", exclude={"source", "group"})
     typer.echo(yaml.safe_dump(record, sort_keys=False, width=1000).rstrip())
     scopes = ("encoder", "detector") if detector else ("encoder",)
     table = Table("part", *(f"{s} params" for s in scopes), title="Parameters")
@@ -52,10 +65,13 @@ def show(
         console_text("total", "bold"), *(_count(count_params(m)) for m in counted.values())
     )
     console.print(table)
-    if spec.paper:
+    paper = spec.paper
+    if paper:
+        where = f"{spec.group}, published" if spec.group else "Table 3"
+        gflops = f", {paper.gflops:g} GFLOPs" if paper.gflops else ""
         console.print(
-            f"Paper (Table 3): AP {spec.paper.ap}, #Params {spec.paper.params_m}M, "
-            f"latency {spec.paper.latency_ms} ms (T4, TensorRT FP16)",
+            f"Paper ({where}): AP {paper.ap}, #Params {paper.params_m}M{gflops}, "
+            f"latency {paper.latency_ms} ms (T4, TensorRT FP16)",
             highlight=False,
         )
 

@@ -213,7 +213,7 @@ def measure(names: list[str], cfg: RunConfig, variants_dir: Path, cache_dir: Pat
     """Measure the named variants with a progress bar; every option is checked first."""
     from rtbench.spec import load_variants, select
 
-    specs = select(load_variants(variants_dir), names)
+    specs = select(load_variants(variants_dir), names, cfg.base)
     from rtbench.runner import check_run, run_benchmark  # torch: after the specs were read
 
     cfg = check_run(cfg)  # before the progress bar: a bad option is one line, nothing else

@@ -36,10 +36,10 @@ def run_point(
     store.set_status(point_id, RUNNING, started=started, attempt=attempt, **where)
     facts = {"started": started, "attempt": attempt, **where}
     try:
-        specs = select(load_variants(grid.variants_dir), list(grid.variants))
+        cfg = grid.config(point)
+        specs = select(load_variants(grid.variants_dir), list(grid.variants), cfg.base)
         # Exports and engines are kept in the sweep folder: a resumed point does not export again.
         cache = store.folder / ".cache"
-        cfg = grid.config(point)
         threads = job_threads(cfg.threads, os.environ)
         cfg = cfg if threads == cfg.threads else cfg.with_(threads=threads)
         document = run(specs, cfg, on_event, cache_dir=cache)
