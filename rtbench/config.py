@@ -136,6 +136,9 @@ class RunConfig(_Settings):
     scope: Literal["encoder", "detector"] = setting(
         "detector", "encoder (S3-S5 maps in) or detector (image in).", compare=Compare.WORK
     )
+    device: str = setting(
+        "auto", "cpu, cuda, cuda:N, or auto (cuda when available).", compare=Compare.PLACE
+    )
     base: str | None = setting(
         None,
         "Apply the variants' encoder designs to this model (a family spec: rtdetr-r18), keeping "
@@ -143,9 +146,6 @@ class RunConfig(_Settings):
         compare=Compare.WORK,
         min_length=1,
         max_length=MAX_NAME,
-    )
-    device: str = setting(
-        "auto", "cpu, cuda, cuda:N, or auto (cuda when available).", compare=Compare.PLACE
     )
     runtimes: Annotated[tuple[str, ...], BeforeValidator(comma_list), Field(strict=False)] = (
         setting(

@@ -58,6 +58,7 @@ def test_the_record_round_trips_and_older_records_load_as_what_they_measured():
     loaded = RunConfig.from_record(old)
     assert (loaded.breakdown, loaded.flops, loaded.timing) == (False, True, TimingPlan())
     assert loaded.channels_last is False and loaded.threads is None
+    assert loaded.base is None  # before --base, every run measured Table 3's RT-DETR-R50
 
 
 @pytest.mark.parametrize(
@@ -111,6 +112,9 @@ def test_the_comparability_rule_is_read_off_the_tags():
     assert config.differences(a, b, Compare.PLACE) == [("device", "cpu", "cuda")]
     assert config.differences(a, b, Compare.NOTE) == [("threads", 2, 4)]
     assert {name for name, *_ in config.differences(a, b, Compare.FREE)} == {"seed", "iters"}
+    # The base is part of the work measured: E on R18 is not E on R50 (the gate, the history)
+    on_r18 = RunConfig(device="cpu", base="rtdetr-r18").record(threads=2)
+    assert config.differences(a, on_r18, Compare.WORK) == [("base", None, "rtdetr-r18")]
 
 
 def test_the_committed_json_schema_is_the_models_and_validates_our_files():

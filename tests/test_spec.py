@@ -66,6 +66,17 @@ def test_name_defaults_to_file_stem(tmp_path):
         ("name: x\n", "description: required field is missing"),
         ("- just\n- a list\n", "expected a mapping of fields, got a list"),
         ("description: [unclosed\n", "malformed YAML (line"),
+        ("description: x\nbackbone: {type: presnet, depth: 152}\n", "backbone.depth"),
+        ("description: x\nbackbone: {type: presnet, arch: L}\n", "backbone.arch: does not apply"),
+        ("description: x\nbackbone: {type: hgnetv2, depth: 50}\n", "backbone.depth: does not apply"),
+        ("description: x\nbackbone: {type: vit}\n", "choose from presnet, hgnetv2"),
+        ("description: x\nfusion: {type: ccff, expansion: 0}\n", "fusion.expansion"),
+        ("description: x\ndecoder: {layers: 3, eval_idx: 3}\n", "decoder.eval_idx: not a layer"),
+        ("description: x\ndecoder: {eval_idx: -7}\n", "decoder.eval_idx: not a layer"),
+        ("description: x\ndecoder: {heads: 7}\n", "decoder.heads: must divide"),
+        ("description: x\ndecoder: {queries: 0}\n", "decoder.queries"),
+        ("description: x\ngroup: family\n", "group: unknown field"),
+        ("description: x\nbase: rtdetr-r18\n", "base: unknown field"),
     ],
 )
 def test_bad_spec_names_file_and_field(tmp_path, text, message):
@@ -74,6 +85,30 @@ def test_bad_spec_names_file_and_field(tmp_path, text, message):
     assert message in str(err.value)
     assert str(tmp_path / "X.yaml") in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_new_keys_default_to_table_3s_model():
+    # Every key added for the family defaults to RT-DETR-R50's value: the six specs, which set
+    # none of them, keep their meaning (their params and outputs are tested in test_detector.py).
+    for spec in select(load_variants(), ["all"]):
+        assert (spec.backbone.type, spec.backbone.depth, spec.backbone.freeze_norm) == (
+            "presnet", 50, True)  # fmt: skip
+        assert spec.fusion.expansion == 1.0 and spec.in_channels == (512, 1024, 2048)
+        decoder = spec.decoder
+        assert (decoder.layers, decoder.eval_idx, decoder.queries, decoder.hidden_dim) == (
+            6, -1, 300, 256)  # fmt: skip
+        assert (decoder.heads, decoder.ffn_dim, decoder.num_points) == (8, 1024, 4)
+
+
+def test_select_on_a_base():
+    specs = load_variants()
+    chosen = select(specs, ["all"], base="RTDETR-R34")  # names are case-insensitive
+    assert [s.name for s in chosen] == TABLE3 and {s.base for s in chosen} == {"rtdetr-r34"}
+    assert all(s.backbone.depth == 34 and s.decoder.layers == 4 for s in chosen)
+    assert [s.intra.mode for s in chosen] == [specs[n].intra.mode for n in TABLE3]
+    assert [s.fusion.type for s in chosen] == [specs[n].fusion.type for n in TABLE3]
+    with pytest.raises(SpecError, match="unknown base 'R200'"):
+        select(specs, ["E"], base="R200")
 
 
 def test_select_all_subset_and_case():
