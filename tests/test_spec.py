@@ -68,7 +68,7 @@ def test_name_defaults_to_file_stem(tmp_path):
         ("description: [unclosed\n", "malformed YAML (line"),
         ("description: x\nbackbone: {type: presnet, depth: 152}\n", "backbone.depth"),
         ("description: x\nbackbone: {type: presnet, arch: L}\n", "backbone.arch: does not apply"),
-        ("description: x\nbackbone: {type: hgnetv2, depth: 50}\n", "backbone.depth: does not apply"),
+        ("description: x\nbackbone: {type: hgnetv2, depth: 50}\n", "depth: does not apply"),
         ("description: x\nbackbone: {type: vit}\n", "choose from presnet, hgnetv2"),
         ("description: x\nfusion: {type: ccff, expansion: 0}\n", "fusion.expansion"),
         ("description: x\ndecoder: {layers: 3, eval_idx: 3}\n", "decoder.eval_idx: not a layer"),
