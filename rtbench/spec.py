@@ -12,15 +12,25 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
+from rtbench.plugins import choices
 from rtbench.results import MAX_LATENCY_MS
 from rtbench.text import clip, quote
 from rtbench.validation import kind, one_line
 
 LEVELS = ("S3", "S4", "S5")  # backbone maps at strides 8, 16, 32
+# The built-in names; packages add theirs through the entry point group rtbench.blocks.
 INTRA_MODES = ("none", "per_level", "joint")
 FUSION_TYPES = ("none", "panet", "ccff")
+BACKBONE_TYPES = ("presnet", "hgnetv2")
 DEFAULT_VARIANTS_DIR = Path(__file__).resolve().parent.parent / "variants"
 MAX_SPEC_BYTES = 2**20  # a spec is a few hundred bytes; a bigger file is the wrong file
 # Widths (channels, FFN) past a 32-bit count need terabytes for one layer, and torch cannot take
@@ -47,6 +57,18 @@ class _Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
+def known(kind: str, noun: str, builtin: tuple[str, ...]):
+    """A validator of a block's name: a built-in one or a package's (rtbench.plugins)."""
+
+    def check(value: str) -> str:
+        names = choices(kind, builtin)
+        if value not in names:
+            raise ValueError(f"unknown {noun} {quote(value)}; choose from {', '.join(names)}")
+        return value
+
+    return AfterValidator(check)
+
+
 class PaperRef(_Spec):
     ap: float = Field(ge=0, le=100, allow_inf_nan=False)  # COCO val2017 AP (%)
     params_m: int = Field(ge=0, le=MAX_PAPER_PARAMS_M)  # #Params (M) as printed: floor
@@ -55,21 +77,21 @@ class PaperRef(_Spec):
 
 
 class BackboneSpec(_Spec):
-    type: Literal["presnet", "hgnetv2"] = "presnet"  # PResNet-vd (R18-R101) or HGNetv2 (L, X)
+    type: Annotated[str, known("backbone", "type", BACKBONE_TYPES)] = "presnet"  # or hgnetv2
     depth: Literal[18, 34, 50, 101] = 50  # presnet only
     arch: Literal["L", "X"] = "L"  # hgnetv2 only
     freeze_norm: bool = True  # BN affine terms as buffers (R50, R101, L, X); R18/R34 train them
 
     @model_validator(mode="after")
     def _fields_fit_the_type(self) -> BackboneSpec:
-        foreign = {"presnet": "arch", "hgnetv2": "depth"}[self.type]
+        foreign = {"presnet": "arch", "hgnetv2": "depth"}.get(self.type)
         if foreign in self.model_fields_set:
             raise ValueError(f"backbone.{foreign}: does not apply to backbone type {self.type}")
         return self
 
 
 class IntraSpec(_Spec):
-    mode: Literal["none", "per_level", "joint"] = "none"  # joint: all levels' tokens at once
+    mode: Annotated[str, known("intra", "mode", INTRA_MODES)] = "none"  # joint: all levels at once
     levels: Annotated[tuple[Level, ...], Field(strict=False)] = ()  # which levels take part
     shared: bool = True  # per_level: one set of weights serves every level (variant B)
     layers: Repeat = 1  # transformer encoder layers ("one layer of Transformer block")
@@ -91,7 +113,7 @@ class IntraSpec(_Spec):
 
 
 class FusionSpec(_Spec):
-    type: Literal["none", "panet", "ccff"] = "none"  # panet: conv FPN+PAN (D, Ds5); ccff: E
+    type: Annotated[str, known("fusion", "type", FUSION_TYPES)] = "none"  # panet: D, Ds5; ccff: E
     depth: Repeat = 3  # ccff: RepVGG blocks per CSPRep block: the reference's round(3 x depth_mult)
     # ccff: hidden width of a CSPRep block over the encoder's (0.5 in R18, R34, R50-m)
     expansion: float = Field(1.0, gt=0, le=MAX_EXPANSION, allow_inf_nan=False)

@@ -2,9 +2,10 @@
 the rest of rtbench: scopes, inputs, and the smallest input a scope accepts.
 
 Backbones and blocks are found by name in their registries (`BACKBONES`, `INTRA_BLOCKS`,
-`FUSION_BLOCKS`); each block takes the
-common arguments plus the spec fields it lists in its `options`, so a new block is a class and a
-registry line, and the spec's allowed names are tested against the registries' keys.
+`FUSION_BLOCKS`), or in another package through the entry point group `rtbench.blocks`
+(rtbench.plugins); each takes the common arguments plus the spec fields it lists in its
+`options`, so a new block is a class and a registry line, and the spec's allowed names are tested
+against the registries' keys.
 """
 
 import torch
@@ -16,6 +17,7 @@ from rtbench.models.encoder import HybridEncoder
 from rtbench.models.fusion import FUSION_BLOCKS
 from rtbench.models.hgnetv2 import HGNetv2
 from rtbench.models.presnet import PResNet
+from rtbench.plugins import plugin_blocks
 from rtbench.spec import LEVELS, SpecError, VariantSpec
 
 STRIDES = (8, 16, 32)  # of S3, S4, S5
@@ -23,18 +25,34 @@ STRIDES = (8, 16, 32)  # of S3, S4, S5
 BACKBONES: dict[str, type[nn.Module]] = {"presnet": PResNet, "hgnetv2": HGNetv2}
 
 
+def block_class(kind: str, name: str, spec: VariantSpec) -> type[nn.Module]:
+    """A registry's class by the name a spec gave, or a package's (the entry point group
+    rtbench.blocks, imported only now; rtbench.plugins)."""
+    registry = {"backbone": BACKBONES, "intra": INTRA_BLOCKS, "fusion": FUSION_BLOCKS}[kind]
+    if name in registry:
+        return registry[name]
+    point = plugin_blocks(kind)[name]  # the spec's validation found it
+    try:
+        return point.load()
+    except Exception as err:  # a package's import error is its own; ours is one line
+        raise SpecError(
+            f"{spec.source or spec.name}: {kind} {name!r}: cannot load {point.value} "
+            f"({type(err).__name__}: {err})"
+        ) from None
+
+
 def build_encoder(spec: VariantSpec) -> HybridEncoder:
     dim, intra, fusion = spec.hidden_dim, spec.intra, spec.fusion
     intra_block = None
     if intra.mode != "none":
-        cls = INTRA_BLOCKS[intra.mode]
+        cls = block_class("intra", intra.mode, spec)
         options = {name: getattr(intra, name) for name in cls.options}
         intra_block = cls(
             dim, spec.level_indices(), intra.heads, intra.ffn_dim, intra.layers, **options
         )
     fusion_block = None
     if fusion.type != "none":
-        cls = FUSION_BLOCKS[fusion.type]
+        cls = block_class("fusion", fusion.type, spec)
         fusion_block = cls(
             dim, len(LEVELS), **{name: getattr(fusion, name) for name in cls.options}
         )
@@ -74,7 +92,7 @@ def build_model(spec: VariantSpec, scope: str, seed: int = 0) -> nn.Module:
 
 
 def build_backbone(spec: VariantSpec) -> nn.Module:
-    cls = BACKBONES[spec.backbone.type]
+    cls = block_class("backbone", spec.backbone.type, spec)
     return cls(**{name: getattr(spec.backbone, name) for name in cls.options})
 
 
