@@ -29,7 +29,7 @@ from rtbench.validation import kind, one_line
 LEVELS = ("S3", "S4", "S5")  # backbone maps at strides 8, 16, 32
 # The built-in names; packages add theirs through the entry point group rtbench.blocks.
 INTRA_MODES = ("none", "per_level", "joint")
-FUSION_TYPES = ("none", "panet", "ccff")
+FUSION_TYPES = ("none", "panet", "ccff", "elan")
 BACKBONE_TYPES = ("presnet", "hgnetv2")
 DEFAULT_VARIANTS_DIR = Path(__file__).resolve().parent.parent / "variants"
 MAX_SPEC_BYTES = 2**20  # a spec is a few hundred bytes; a bigger file is the wrong file
@@ -113,9 +113,11 @@ class IntraSpec(_Spec):
 
 
 class FusionSpec(_Spec):
-    type: Annotated[str, known("fusion", "type", FUSION_TYPES)] = "none"  # panet: D, Ds5; ccff: E
-    depth: Repeat = 3  # ccff: RepVGG blocks per CSPRep block: the reference's round(3 x depth_mult)
-    # ccff: hidden width of a CSPRep block over the encoder's (0.5 in R18, R34, R50-m)
+    # panet: D, Ds5; ccff: E; elan: D-FINE's RepNCSPELAN4 blocks with SCDown
+    type: Annotated[str, known("fusion", "type", FUSION_TYPES)] = "none"
+    depth: Repeat = 3  # ccff, elan: RepVGG blocks per CSPRep block: round(3 x depth_mult)
+    # ccff: CSPRep hidden width over the encoder's (0.5 in R18, R34, R50-m); elan: its branch
+    # width over half the encoder's
     expansion: float = Field(1.0, gt=0, le=MAX_EXPANSION, allow_inf_nan=False)
 
 

@@ -31,9 +31,10 @@ def test_list_shows_every_variant_by_group():
     assert result.exit_code == 0
     lines = result.output.splitlines()
     headings = [i for i, line in enumerate(lines) if line.startswith("# ")]
-    assert headings == [0, 7]  # the Table 3 rows, then the family
+    assert headings == [0, 7, 9]  # the Table 3 rows, then each subfolder: dfine/, family/
     assert [line.split()[0] for line in lines[1:7]] == ["A", "B", "C", "D", "Ds5", "E"]
-    family = [line.split()[0] for line in lines[8:]]
+    assert lines[8].split()[0] == "E-elan"
+    family = [line.split()[0] for line in lines[10:]]
     assert family == ["rtdetr-l", "rtdetr-r18", "rtdetr-r34", "rtdetr-r50", "rtdetr-r50m",
                       "rtdetr-r101", "rtdetr-x"]  # fmt: skip
 

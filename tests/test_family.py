@@ -227,3 +227,36 @@ def test_designs_on_a_base_keep_its_widths():
         assert spec.decoder == base.decoder and spec.fusion.expansion == 0.5
         parts = param_parts(build_model(spec, "encoder"))
         assert (parts["intra"], parts["fusion"]) == (intra_params, fusion_params), name
+
+
+# ------------------------------------------------------------------ D-FINE's fusion
+
+
+def elan_fusion_count(h: int, expansion: float, depth: int = 3) -> int:
+    """D-FINE's HybridEncoder fusion, restated: laterals, SCDown, RepNCSPELAN4(2h, h, 2h, b, n)."""
+    b = round(expansion * h // 2)
+    scdown = conv_norm(h, h, 1) + 9 * h + 2 * h  # 1x1, then a depthwise 3x3 (9 weights a channel)
+    elan = (conv_norm(2 * h, 2 * h, 1)
+            + csprep(h, b, 1.0, depth) + conv_norm(b, b, 3)
+            + csprep(b, b, 1.0, depth) + conv_norm(b, b, 3)
+            + conv_norm(2 * h + 2 * b, h, 1))  # fmt: skip
+    return 2 * conv_norm(h, h, 1) + 2 * scdown + 4 * elan
+
+
+@pytest.mark.parametrize("base", [None, "rtdetr-r18"])
+def test_dfine_fusion_params_and_deploy_form(base):
+    from conftest import SPECS, randomize_norms
+
+    from rtbench.models.deploy import fuse_for_deploy
+
+    spec = SPECS["E-elan"] if base is None else on_base(SPECS["E-elan"], FAMILY[base])
+    model = build_model(spec, "encoder")
+    assert param_parts(model)["fusion"] == elan_fusion_count(256, 1.0 if base is None else 0.5)
+    randomize_norms(model)
+    feats = make_inputs(spec, "encoder", 64, batch=1)
+    with torch.inference_mode():
+        before = model(feats)
+        after = fuse_for_deploy(model)(feats)
+    assert [tuple(o.shape) for o in before] == [(1, 256, 8, 8), (1, 256, 4, 4), (1, 256, 2, 2)]
+    for a, b in zip(after, before, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * b.abs().max().item())

@@ -54,7 +54,9 @@ def test_the_readme_example_block_is_found_built_and_run(tmp_path, monkeypatch):
 def test_a_block_no_package_declares_is_refused_naming_the_choices(tmp_path):
     with pytest.raises(SpecError) as err:
         load_spec(spec_file(tmp_path, "sumfpn"))
-    assert "fusion.type: unknown type 'sumfpn'; choose from none, panet, ccff" in str(err.value)
+    assert "fusion.type: unknown type 'sumfpn'; choose from none, panet, ccff, elan" in str(
+        err.value
+    )
 
 
 def test_a_block_that_cannot_be_imported_is_one_line_at_build(tmp_path, monkeypatch):

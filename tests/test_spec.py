@@ -25,10 +25,12 @@ FAMILY = ["rtdetr-l", "rtdetr-r18", "rtdetr-r34", "rtdetr-r50", "rtdetr-r50m", "
 
 def test_shipped_variants_load_in_table_order():
     specs = load_variants()
-    assert list(specs) == TABLE3 + FAMILY
-    assert [spec.group for spec in specs.values()] == [""] * 6 + ["family"] * 7
+    assert list(specs) == [*TABLE3, "E-elan", *FAMILY]  # the folder's own, then its subfolders'
+    assert [spec.group for spec in specs.values()] == [""] * 6 + ["dfine"] + ["family"] * 7
     assert [spec.name for spec in select(specs, ["all"])] == TABLE3  # the mirror stays the default
-    assert all(spec.paper is not None and spec.description for spec in specs.values())
+    assert all(specs[name].paper is not None for name in TABLE3 + FAMILY)
+    assert specs["E-elan"].paper is None  # no paper measured E with D-FINE's fusion
+    assert all(spec.description for spec in specs.values())
     assert specs["E"].intra.levels == ("S5",) and specs["E"].fusion.type == "ccff"
     assert specs["C"].intra.mode == "joint" and specs["C"].intra.level_embedding is False
 

@@ -114,6 +114,46 @@ class CSPRepBlock(nn.Module):
         return self.conv3(self.bottlenecks(self.conv1(x)) + self.conv2(x))  # [B, c_out, H, W]
 
 
+class RepNCSPELAN4(nn.Module):
+    """D-FINE's fusion block (CSP-ELAN; its `hybrid_encoder.py`): a 1x1 to `c_split` channels split
+    in halves; the second half runs through two stages in a chain, each a CSPRep block and a 3x3
+    ConvNorm at `c_branch` channels; the halves and both stages' outputs are concatenated and a
+    1x1 takes them to `c_out`."""
+
+    def __init__(
+        self, c_in: int, c_out: int, c_split: int, c_branch: int, depth: int, act: str = "silu"
+    ):
+        super().__init__()
+        self.half = c_split // 2
+        self.cv1 = ConvNorm(c_in, c_split, 1, act=act)
+        self.cv2 = nn.Sequential(
+            CSPRepBlock(self.half, c_branch, depth, act), ConvNorm(c_branch, c_branch, 3, act=act)
+        )
+        self.cv3 = nn.Sequential(
+            CSPRepBlock(c_branch, c_branch, depth, act), ConvNorm(c_branch, c_branch, 3, act=act)
+        )
+        self.cv4 = ConvNorm(c_split + 2 * c_branch, c_out, 1, act=act)
+
+    def forward(self, x: Tensor) -> Tensor:
+        kept, chained = self.cv1(x).split(self.half, dim=1)  # [B, c_split / 2, H, W] each
+        second = self.cv2(chained)  # [B, c_branch, H, W]
+        third = self.cv3(second)
+        return self.cv4(torch.cat([kept, chained, second, third], dim=1))  # [B, c_out, H, W]
+
+
+class SCDown(nn.Module):
+    """D-FINE's downsampling: a 1x1 ConvNorm, then a depthwise kxk strided ConvNorm (no
+    activations): a fraction of a full 3x3 stride-2 conv's MACs."""
+
+    def __init__(self, channels: int, kernel: int = 3, stride: int = 2):
+        super().__init__()
+        self.cv1 = ConvNorm(channels, channels, 1)
+        self.cv2 = ConvNorm(channels, channels, kernel, stride, groups=channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.cv2(self.cv1(x))
+
+
 ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "gelu": nn.GELU}
 
 

@@ -1,4 +1,5 @@
-"""Cross-scale fusion: PANet-style conv fusion (variants D, Ds5) and CCFF (variant E).
+"""Cross-scale fusion: PANet-style conv fusion (variants D, Ds5), CCFF (variant E) and D-FINE's
+RepNCSPELAN4 fusion with SCDown (`elan`).
 
 Both walk top-down (coarse to fine) then bottom-up, with the module names of the reference
 RT-DETR-R50 `HybridEncoder` (lateral_convs, fpn_blocks, downsample_convs, pan_blocks), so that
@@ -12,19 +13,24 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rtbench.models.blocks import ConvNorm, CSPRepBlock
+from rtbench.models.blocks import ConvNorm, CSPRepBlock, RepNCSPELAN4, SCDown
 
 
 class TopDownBottomUp(nn.Module):
     """The FPN + PAN walk; subclasses define `merge_down` and `merge_up`."""
 
-    def __init__(self, dim: int, num_levels: int, act: str):
+    def __init__(self, dim: int, num_levels: int, act: str, lateral_act: str | None = "same"):
         super().__init__()
         steps = num_levels - 1
-        self.lateral_convs = nn.ModuleList(ConvNorm(dim, dim, 1, act=act) for _ in range(steps))
-        self.downsample_convs = nn.ModuleList(
-            ConvNorm(dim, dim, 3, 2, act=act) for _ in range(steps)
+        lateral_act = act if lateral_act == "same" else lateral_act
+        self.lateral_convs = nn.ModuleList(
+            ConvNorm(dim, dim, 1, act=lateral_act) for _ in range(steps)
         )
+        self.downsample_convs = nn.ModuleList(self.downsample(dim, act) for _ in range(steps))
+
+    def downsample(self, dim: int, act: str) -> nn.Module:
+        """The bottom-up path's stride-2 step: a 3x3 ConvNorm, as RT-DETR's."""
+        return ConvNorm(dim, dim, 3, 2, act=act)
 
     def merge_down(self, step: int, upsampled: Tensor, finer: Tensor) -> Tensor:
         raise NotImplementedError
@@ -91,7 +97,38 @@ class PANetFusion(TopDownBottomUp):
         return self.pan_blocks[step](downsampled + lateral)
 
 
+class ELANFusion(TopDownBottomUp):
+    """D-FINE's fusion: the CCFF walk with RepNCSPELAN4 blocks (split 2C, branches of
+    round(expansion x C / 2) channels), SCDown for the bottom-up steps, and 1x1 laterals without
+    activation (D-FINE's `HybridEncoder`)."""
+
+    options = ("depth", "expansion")
+
+    def __init__(
+        self, dim: int, num_levels: int = 3, *, depth: int = 3, expansion: float = 1.0,
+        act: str = "silu",
+    ):  # fmt: skip
+        super().__init__(dim, num_levels, act, lateral_act=None)
+        steps, branch = num_levels - 1, round(expansion * dim // 2)
+        self.fpn_blocks = nn.ModuleList(
+            RepNCSPELAN4(2 * dim, dim, 2 * dim, branch, depth, act) for _ in range(steps)
+        )
+        self.pan_blocks = nn.ModuleList(
+            RepNCSPELAN4(2 * dim, dim, 2 * dim, branch, depth, act) for _ in range(steps)
+        )
+
+    def downsample(self, dim: int, act: str) -> nn.Module:
+        return SCDown(dim)
+
+    def merge_down(self, step: int, upsampled: Tensor, finer: Tensor) -> Tensor:
+        return self.fpn_blocks[step](torch.cat([upsampled, finer], dim=1))
+
+    def merge_up(self, step: int, downsampled: Tensor, lateral: Tensor) -> Tensor:
+        return self.pan_blocks[step](torch.cat([downsampled, lateral], dim=1))
+
+
 FUSION_BLOCKS: dict[str, type[TopDownBottomUp]] = {
     "panet": PANetFusion,
     "ccff": CCFF,
+    "elan": ELANFusion,
 }  # a spec's fusion.type "none" means no block
