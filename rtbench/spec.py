@@ -70,7 +70,7 @@ def known(kind: str, noun: str, builtin: tuple[str, ...]):
 
 
 class PaperRef(_Spec):
-    ap: float = Field(ge=0, le=100, allow_inf_nan=False)  # COCO val2017 AP (%)
+    ap: float = Field(ge=0, le=100, allow_inf_nan=False)  # COCO val2017 AP (%); Table 3: 12 epochs
     params_m: int = Field(ge=0, le=MAX_PAPER_PARAMS_M)  # #Params (M) as printed: floor
     latency_ms: float = Field(gt=0, lt=MAX_LATENCY_MS, allow_inf_nan=False)  # T4, TRT FP16
     gflops: float | None = Field(None, gt=0, le=MAX_PAPER_GFLOPS, allow_inf_nan=False)  # 640x640
@@ -140,9 +140,6 @@ class DecoderSpec(_Spec):
         if self.hidden_dim % self.heads:
             raise ValueError(f"decoder.heads: must divide decoder.hidden_dim ({self.hidden_dim})")
         return self
-
-    def inference_layers(self) -> int:
-        return self.eval_idx % self.layers + 1
 
 
 class VariantSpec(_Spec):

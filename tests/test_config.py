@@ -92,7 +92,7 @@ def test_the_runtime_names_checked_before_torch_are_the_registrys_in_order():
 def test_export_takes_the_declared_options_of_what_it_exports():
     command = typer.main.get_command(app).commands["export"]
     params = {param.name: param for param in command.params}
-    for name in ("scope", "size", "batch", "seed", "deploy"):
+    for name in ("scope", "size", "batch", "seed", "deploy", "base"):
         assert params[name].help == RunConfig.model_fields[name].description, name
         assert params[name].default == RunConfig.model_fields[name].default, name
     assert "device" not in params and "iters" not in params  # an export runs nothing

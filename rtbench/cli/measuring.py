@@ -158,7 +158,7 @@ def baseline(
 
 @app.command()
 @user_errors
-@run_options(only=("scope", "size", "batch", "seed", "deploy"))
+@run_options(only=("scope", "size", "batch", "seed", "deploy", "base"))
 def export(
     variant: Annotated[str, typer.Option("--variant", "-v", help="Variant name, e.g. E.")],
     out: Annotated[Path, typer.Option(help="ONNX file to write.")],
@@ -177,7 +177,7 @@ def export(
     from rtbench.spec import load_variants, select
 
     cfg = options.config().with_(device="cpu")
-    spec = select(load_variants(variants_dir), [variant])[0]
+    spec = select(load_variants(variants_dir), [variant], cfg.base)[0]
     from rtbench.export import export_file  # torch: after every input was checked
 
     console.print(console_text(export_file(spec, cfg, out, with_cells=cells, check=check)))

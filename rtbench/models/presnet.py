@@ -77,7 +77,7 @@ class PResNet(nn.Module):
         if depth not in STAGE_DEPTHS:
             raise ValueError(f"PResNet depth {depth}; choose from {sorted(STAGE_DEPTHS)}")
         block = BasicBlock if depth < 50 else Bottleneck
-        frozen = freeze_norm
+        frozen = freeze_norm  # short: it goes to every ConvNorm below
         self.stem = nn.Sequential(
             ConvNorm(3, 32, 3, 2, act="relu", frozen_norm=frozen),
             ConvNorm(32, 32, 3, act="relu", frozen_norm=frozen),
