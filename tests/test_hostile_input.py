@@ -248,7 +248,9 @@ def test_check_refuses_impossible_results(tmp_path, mutate, fragment):
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["run", "-v", "A", "--bogus"], "No such option: --bogus (see '"),
+        (["run", "-v", "A", "--xyzzy"], "No such option: --xyzzy (see '"),
+        # click names a close option, on the same line
+        (["run", "-v", "A", "--bogus"], "No such option: --bogus (Possible options: --base)"),
         (["run", "-v", "A", "--iters", "many"], "Invalid value for '--iters'"),
         (["run"], "Missing option '--variant'"),
         (["check", BASELINE, "--threshold", "abc"], "Invalid value for '--threshold'"),
