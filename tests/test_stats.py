@@ -10,7 +10,8 @@ import pytest
 import torch
 from scipy.stats import binom
 
-from rtbench.measure.calibration import CALIBRATION_NAME, calibration_workload, measure_peak_gflops
+from rtbench.measure.calibration import CALIBRATION_NAME, calibration_workload
+from rtbench.measure.peak import CPU_SHAPES, measure_peak
 from rtbench.measure.stats import median_ci_ranks, settled, summarize, trending
 
 # ---------------------------------------------------------------- stats
@@ -148,7 +149,11 @@ MAX_FP32_FLOPS_PER_CORE = 64 * 5e9
 MIN_GFLOPS = 0.01
 
 
-def test_measure_peak_gflops_is_what_the_machine_can_do():
-    g = measure_peak_gflops(torch.device("cpu"), torch.float32, seconds=0.1)
+def test_the_peak_is_the_best_of_its_shapes_and_what_the_machine_can_do():
+    peak = measure_peak(torch.device("cpu"), torch.float32, repeats=2)
+    g = peak["gflops_per_s"]
     assert math.isfinite(g)
     assert MIN_GFLOPS < g < (os.cpu_count() or 1) * MAX_FP32_FLOPS_PER_CORE / 1e9
+    assert [(s["m"], s["k"], s["n"]) for s in peak["shapes"]] == list(CPU_SHAPES)
+    assert g == max(s["gflops_per_s"] for s in peak["shapes"])
+    assert peak["threads"] == torch.get_num_threads() and peak["repeats"] == 2
