@@ -157,9 +157,9 @@ def _run(
                                                              inner=(key, inner))  # fmt: skip
                 else:
                     workloads[key] = Workload(session.step, session.clock, runtime.pool)
-                if frame is not None and session.infer is not None and not nested:
-                    e2e = end_to_end_step(frame, cfg.size, cfg.batch, device, session.infer)
-                    workloads[(*key, END_TO_END)] = Workload(e2e, wall_clock(), runtime.pool)
+                    if frame is not None and session.infer is not None:  # --breakdown
+                        e2e = end_to_end_step(frame, cfg.size, cfg.batch, device, session.infer)
+                        workloads[(*key, END_TO_END)] = Workload(e2e, wall_clock(), runtime.pool)
                 if cfg.breakdown:
                     row["latency_parts"] = {}
                     workloads.update(_part_workloads(runtime, built, part_inputs, key, row))

@@ -67,6 +67,14 @@ def test_without_end_to_end_the_forward_is_timed_by_calls_of_its_own():
     assert model.calls == 2 + WARMUP + ITERS
 
 
+def test_with_breakdown_the_forward_and_end_to_end_are_timed_by_calls_of_their_own():
+    document, model = run(breakdown=True)
+    (row,) = document["rows"]
+    assert row["forward_timed"] == "separate"
+    assert row["latency_samples"] == row["latency_end_to_end"]["samples"] == ITERS
+    assert model.calls == 2 + 2 * (WARMUP + ITERS)  # two series, each warmed up
+
+
 def test_the_run_records_its_wall_time_its_phases_and_how_its_peak_was_measured():
     document, _ = run()
     run_time = document["run_time"]
