@@ -13,9 +13,11 @@ from collections.abc import Callable
 
 import torch
 
-# (m, k, n): a square product, and the shapes of 1x1 and 3x3 convolutions on 80x80 and 40x40
-# maps (pixels x in-channels*kernel x out-channels) as a detector at 640 runs them.
-CPU_SHAPES = ((1024, 1024, 1024), (6400, 256, 256), (1600, 2304, 256), (400, 4608, 512))
+# (m, k, n): two squares (a larger product runs closer to the units' limit), and the shapes of
+# 1x1 and 3x3 convolutions on 80x80, 40x40 and 20x20 maps (pixels x in-channels*kernel x
+# out-channels) as a detector at 640 runs them.
+CPU_SHAPES = ((1024, 1024, 1024), (2048, 2048, 2048), (6400, 256, 256), (1600, 2304, 256),
+              (400, 4608, 512))  # fmt: skip
 CUDA_SHAPES = ((4096, 4096, 4096), (8192, 8192, 8192), (25600, 1152, 256), (6400, 4608, 512))
 REPEATS = 5  # timed calls per shape; the fastest is kept (load only ever slows a call)
 MAX_CALL_S = 0.1  # a dtype the CPU only emulates (100x slower) gets smaller shapes, not longer
