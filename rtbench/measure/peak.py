@@ -20,7 +20,10 @@ CPU_SHAPES = ((1024, 1024, 1024), (2048, 2048, 2048), (6400, 256, 256), (1600, 2
               (400, 4608, 512))  # fmt: skip
 CUDA_SHAPES = ((4096, 4096, 4096), (8192, 8192, 8192), (25600, 1152, 256), (6400, 4608, 512))
 REPEATS = 5  # timed calls per shape; the fastest is kept (load only ever slows a call)
-MAX_CALL_S = 0.1  # a dtype the CPU only emulates (100x slower) gets smaller shapes, not longer
+# A dtype the CPU only emulates (100x slower) gets smaller shapes, not a longer wait: a shape is
+# halved until a small probe's rate says one call takes under this.
+MAX_CALL_S = 0.5
+PROBE = 256
 
 
 def measure_peak(device: torch.device, dtype: torch.dtype, repeats: int = REPEATS) -> dict:
@@ -31,16 +34,14 @@ def measure_peak(device: torch.device, dtype: torch.dtype, repeats: int = REPEAT
     shapes = CUDA_SHAPES if cuda else CPU_SHAPES
     per_shape = []
     with torch.inference_mode():
+        rate = float("inf") if cuda else _probe_flops_per_s(device, dtype)  # GPUs: native
         for m, k, n in shapes:
+            while 2.0 * m * k * n / rate > MAX_CALL_S and min(m, k, n) >= 128:
+                m, k, n = m // 2, k // 2, n // 2  # an emulated dtype: smaller, not longer
             a, b, out = _operands(m, k, n, device, dtype)
             product = lambda a=a, b=b, out=out: torch.mm(a, b, out=out)  # noqa: E731
-            seconds = _best_call_s(product, device, 1 + (2 if cuda else 0))  # warm-up
-            while seconds > MAX_CALL_S and min(m, k, n) >= 128:  # emulated: shrink, not wait
-                m, k, n = m // 2, k // 2, n // 2
-                a, b, out = _operands(m, k, n, device, dtype)
-                product = lambda a=a, b=b, out=out: torch.mm(a, b, out=out)  # noqa: E731
-                seconds = _best_call_s(product, device, 1)
-            seconds = min(seconds, _best_call_s(product, device, repeats))
+            _best_call_s(product, device, 3 if cuda else 1)  # warm-up: handles, caches
+            seconds = _best_call_s(product, device, repeats)
             per_shape.append(
                 {"m": m, "k": k, "n": n, "gflops_per_s": 2.0 * m * k * n / seconds / 1e9}
             )
@@ -56,6 +57,13 @@ def measure_peak(device: torch.device, dtype: torch.dtype, repeats: int = REPEAT
             "a warm-up, the fastest call kept; the best shape's GFLOP/s (2 m k n FLOPs)"
         ),
     }
+
+
+def _probe_flops_per_s(device: torch.device, dtype: torch.dtype) -> float:
+    """A rough rate from a small square product: what sizes the shapes for a slow dtype."""
+    a, b, out = _operands(PROBE, PROBE, PROBE, device, dtype)
+    seconds = _best_call_s(lambda: torch.mm(a, b, out=out), device, 2)
+    return 2.0 * PROBE**3 / max(seconds, 1e-9)
 
 
 def _best_call_s(product: Callable[[], object], device: torch.device, calls: int) -> float:
