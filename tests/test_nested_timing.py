@@ -72,7 +72,9 @@ def test_with_breakdown_the_forward_and_end_to_end_are_timed_by_calls_of_their_o
     (row,) = document["rows"]
     assert row["forward_timed"] == "separate"
     assert row["latency_samples"] == row["latency_end_to_end"]["samples"] == ITERS
-    assert model.calls == 2 + 2 * (WARMUP + ITERS)  # two series, each warmed up
+    # the build's call, the forward that captures each part's input, the peak-memory probe, then
+    # two series, each warmed up
+    assert model.calls == 3 + 2 * (WARMUP + ITERS)
 
 
 def test_the_run_records_its_wall_time_its_phases_and_how_its_peak_was_measured():
