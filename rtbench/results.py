@@ -20,9 +20,15 @@ Version history:
   (how busy the machine was); later `config.end_to_end`, `gap_ms`, `allow_emulated`,
   `allow_mismatch`, each row's `latency_end_to_end` and `gpu_throttled_samples`, `protocol`,
   `gpu_while_timing`, and `environment.machine` / `environment.fingerprint`. A row whose exported
-  graph disagreed with PyTorch was timed before; since, it is an error row unless allowed. Then
-  `config.base` and each row's `base` (`--base`: the model the variants' encoder designs were
-  applied to; absent or null: Table 3's RT-DETR-R50, as every run before measured).
+  graph disagreed with PyTorch was timed before; since, it is an error row unless allowed.
+- rtbench.results/3: with end-to-end latency on (detector scope, no --breakdown), a row's forward
+  latency is clocked around the model inside each end-to-end call (`forward_timed: "nested"`),
+  not by calls of its own (`"separate"`); `peak` says how `peak_gflops_per_s` was measured (the
+  best of several matmul shapes, before the timings; a /2 run timed one matmul after them); and
+  `run_time` gives the run's wall time and its phases. `config.base` and each row's `base`
+  (`--base`: the model the variants' encoder designs were applied to; absent or null: Table 3's
+  RT-DETR-R50, as every run before measured). A /2 document loads as it is, its rows read as
+  `"separate"`, its `peak`, `run_time` and `base` absent.
 """
 
 import json
@@ -35,7 +41,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from rtbench.config import BenchError, RunConfig
 from rtbench.validation import Loc, dotted, one_line
 
-SCHEMA = "rtbench.results/2"
+SCHEMA = "rtbench.results/3"
+SCHEMA_V2 = "rtbench.results/2"
 SCHEMA_V1 = "rtbench.results/1"
 # A run set: {"schema", "created", "runs": [results documents]}, the runs of one workload that a
 # baseline holds (the gate compares runs, rtbench.gate); a single results.json reads as one run.
@@ -130,6 +137,8 @@ class Row(_Record):
     latency_parts: dict[str, LatencyRecord] | None = None  # --breakdown: part -> latency
     latency_end_to_end: LatencyRecord | None = None  # detector scope: a frame to detections
     gpu_throttled_samples: int | None = None  # NVML samples throttled while this row timed
+    # how the forward latency was clocked: inside each end-to-end call, or by calls of its own
+    forward_timed: Literal["nested", "separate"] = "separate"
 
     @model_validator(mode="after")
     def _ok_rows_were_timed(self) -> "Row":
@@ -158,10 +167,37 @@ class LoadRecord(_Record):
     calibration_spread: Fraction | None = None  # calibration IQR / median
 
 
+class PeakShape(_Record):
+    m: int
+    k: int
+    n: int
+    gflops_per_s: Annotated[float, Field(gt=0)]
+
+
+class PeakRecord(_Record):
+    """How `peak_gflops_per_s` was measured (rtbench.measure.peak)."""
+
+    gflops_per_s: Annotated[float, Field(gt=0)]
+    dtype: str
+    threads: int | None = None  # CPU threads (None on CUDA)
+    repeats: int
+    shapes: list[PeakShape]
+    when: str
+    method: str
+
+
+class RunTime(_Record):
+    """The run's wall time, from its start to its results, and its phases (measure.phases)."""
+
+    wall_s: Annotated[float, Field(ge=0)]
+    phases_s: dict[str, Annotated[float, Field(ge=0)]]
+
+
 class ResultsDocument(_Record):
     """results.json."""
 
-    schema_: Literal["rtbench.results/2"] = Field(SCHEMA, alias="schema")
+    # a /2 document is a valid /3 one: /3 only added optional keys
+    schema_: Literal["rtbench.results/3", "rtbench.results/2"] = Field(SCHEMA, alias="schema")
     run_id: str | None = None
     created: str  # ISO-8601, UTC
     config: RunConfig
@@ -169,6 +205,8 @@ class ResultsDocument(_Record):
     calibration: Calibration
     peak_gflops_per_s: float | None = None
     load: LoadRecord | None = None  # absent from documents written before it was recorded
+    peak: PeakRecord | None = None  # since /3
+    run_time: RunTime | None = None  # since /3
     protocol: dict[str, Any] | None = None  # what was timed, and how: rtbench.measure.protocol
     gpu_while_timing: dict[str, Any] | None = None  # NVML: clocks, power, throttled samples
     rows: list[Row]
@@ -307,9 +345,12 @@ def upgrade(document: object, label: str = "results") -> dict:
     schema = document.get("schema")
     if schema == SCHEMA:
         return document
+    if schema == SCHEMA_V2:  # what /3 added is optional; its forward rows were timed separately
+        return {**document, "schema": SCHEMA}
     if schema == SCHEMA_V1:
         return _upgrade_v1(document, label)
-    raise ResultsError(f"{label}: schema is {_short(schema)}, expected {SCHEMA!r} or {SCHEMA_V1!r}")
+    known = ", ".join(repr(s) for s in (SCHEMA, SCHEMA_V2, SCHEMA_V1))
+    raise ResultsError(f"{label}: schema is {_short(schema)}, expected one of {known}")
 
 
 def _upgrade_v1(document: dict, label: str) -> dict:
@@ -325,7 +366,7 @@ def _upgrade_v1(document: dict, label: str) -> dict:
     settings = {"version": torch_version, "upgraded_from": SCHEMA_V1}
     rows = [{**r, "runtime": runtime, "runtime_settings": settings} if isinstance(r, dict) else r
             for r in rows]  # fmt: skip
-    return {**document, "schema": SCHEMA, "config": config, "rows": rows}
+    return {**document, "schema": SCHEMA, "config": config, "rows": rows}  # /2 loads as /3
 
 
 def _short(value: object, limit: int = 40) -> str:

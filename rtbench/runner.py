@@ -12,6 +12,7 @@ import datetime as dt
 import random
 import statistics
 import tempfile
+import time
 from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
@@ -28,17 +29,19 @@ from rtbench.measure.calibration import (
     calibration_dtype,
     calibration_plan,
     calibration_workload,
-    measure_peak_gflops,
 )
 from rtbench.measure.device import torch_device, torch_dtype
 from rtbench.measure.env import capture_environment
 from rtbench.measure.flops import count_flops
 from rtbench.measure.machine import GpuSampler, summarize_samples, throttled_during
 from rtbench.measure.params import count_params, model_parts, param_parts
+from rtbench.measure.peak import measure_peak
+from rtbench.measure.phases import Phases
 from rtbench.measure.pipeline import end_to_end_step, make_frame
 from rtbench.measure.protocol import protocol_record
 from rtbench.measure.stats import summarize
 from rtbench.measure.timing import (
+    InnerClock,
     Timed,
     Workload,
     device_clock,
@@ -113,6 +116,7 @@ def _run(
     cache_dir: Path,
 ) -> dict:
     start = load.snapshot()  # before this run adds its own load
+    phases = Phases()
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     if device.type == "cuda":
@@ -128,28 +132,42 @@ def _run(
             row = _base_row(spec, runtime_name, cfg)
             runtime = RUNTIMES[runtime_name]
             try:
-                built = _build(spec, cfg, device, build, cache_dir)
+                with phases.timing("build"):
+                    built = _build(spec, cfg, device, build, cache_dir)
                 if counted is None:
-                    counted = _count(built.model, built.inputs, cfg)
+                    with phases.timing("count"):
+                        counted = _count(built.model, built.inputs, cfg)
                 row.update(counted)
-                part_inputs = _capture_parts(built) if cfg.breakdown else {}
-                session = runtime.prepare(built)
-                row["runtime_settings"] = session.settings
-                row["peak_memory_bytes"] = session.peak_memory()
+                with phases.timing("build"):
+                    part_inputs = _capture_parts(built) if cfg.breakdown else {}
+                    session = runtime.prepare(built)
+                    row["runtime_settings"] = session.settings
+                    row["peak_memory_bytes"] = session.peak_memory()
             except Exception as err:  # noqa: BLE001 - recorded in the row, the table goes on
                 row.update(status="error", error=describe_error(err))
             else:
                 key = results.row_key(row)
-                workloads[key] = Workload(session.step, session.clock, runtime.pool)
-                if frame is not None and session.infer is not None:
-                    e2e = end_to_end_step(frame, cfg.size, cfg.batch, device, session.infer)
-                    workloads[(*key, END_TO_END)] = Workload(e2e, wall_clock(), runtime.pool)
+                nested = frame is not None and session.infer is not None and not cfg.breakdown
+                row["forward_timed"] = "nested" if nested else "separate"
+                if nested:  # one call, two clocks: the model is clocked inside the frame's call
+                    inner = InnerClock(session.clock)
+                    e2e = end_to_end_step(frame, cfg.size, cfg.batch, device,
+                                          inner.around(session.infer))  # fmt: skip
+                    workloads[(*key, END_TO_END)] = Workload(e2e, wall_clock(), runtime.pool,
+                                                             inner=(key, inner))  # fmt: skip
+                else:
+                    workloads[key] = Workload(session.step, session.clock, runtime.pool)
+                    if frame is not None and session.infer is not None:  # --breakdown
+                        e2e = end_to_end_step(frame, cfg.size, cfg.batch, device, session.infer)
+                        workloads[(*key, END_TO_END)] = Workload(e2e, wall_clock(), runtime.pool)
                 if cfg.breakdown:
                     row["latency_parts"] = {}
                     workloads.update(_part_workloads(runtime, built, part_inputs, key, row))
             rows.append(row)
     emit(Event("build", total, total, "built"))
 
+    with phases.timing("peak"):  # before the models' timings, on a machine they leave quiet
+        peak = measure_peak(device, torch_dtype(cfg.dtype))
     calibration_step = calibration_workload(
         device, calibration_dtype(device, torch_dtype(cfg.dtype)), cfg.seed
     )
@@ -164,16 +182,19 @@ def _run(
     order_seed = random.SystemRandom().randrange(2**32)  # a new order each run, recorded
     timing_start = load.snapshot()
     sampler = GpuSampler(device).start()  # NVML clocks and throttling, on CUDA only
+    timing_started = time.perf_counter()
     try:
         timed = measure_interleaved(workloads, cfg.timing, on_sample, describe_error,
                                     cfg.gap_ms / 1000, order_seed)  # fmt: skip
     finally:
         sampler.stop()
+    warmup_s = sum(t.warmup_s for t in timed.values())
+    phases.add("warmup", warmup_s)
+    phases.add("timing", time.perf_counter() - timing_started - warmup_s)
     timing_end = load.snapshot()
     calibration = timed.pop(CALIBRATION)
     if calibration.error:
         raise BenchError(f"the calibration workload failed: {calibration.error}")
-    peak = measure_peak_gflops(device, torch_dtype(cfg.dtype))
     for row in rows:
         result = timed.get(results.row_key(row))
         if result is None:
@@ -181,7 +202,7 @@ def _run(
         if result.error:
             row.update(status="error", error=result.error)
             continue
-        row.update(_latency_facts(result, calibration, row.get("gflops"), peak))
+        row.update(_latency_facts(result, calibration, row.get("gflops"), peak["gflops_per_s"]))
         key = results.row_key(row)
         for label, facts in row.get("latency_parts", {}).items():
             if facts is None:  # prepared, so timed: its result is under the row's key + label
@@ -208,8 +229,10 @@ def _run(
             **summarize(calibration.samples_ms),
             "samples_ms": calibration.samples_ms,
         },
-        "peak_gflops_per_s": peak,
+        "peak_gflops_per_s": peak["gflops_per_s"],
+        "peak": peak,
         "load": load.load_record(start, timing_start, timing_end, calibration.samples_ms),
+        "run_time": phases.record(),
         "rows": rows,
     }
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from rtbench import config
 from rtbench.cli import app
 from rtbench.config import BenchError, Compare, RunConfig, TimingPlan
-from rtbench.results import json_schema
+from rtbench.results import ResultsError, json_schema, load_runs, parse
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -126,6 +126,17 @@ def test_the_committed_json_schema_is_the_models_and_validates_our_files():
     runs[0]["rows"][0]["latency_samples_ms"][0] = -1.0
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(runs[0], committed)
+
+
+def test_a_version_2_file_loads_as_version_3_and_an_unknown_version_is_refused():
+    run = load_runs(REPO / "results" / "baseline-cpu.json")[0]  # written as rtbench.results/2
+    old = json.loads((REPO / "results" / "baseline-cpu.json").read_text())["runs"][0]
+    assert old["schema"] == "rtbench.results/2" and "run_time" not in old
+    assert run["schema"] == "rtbench.results/3"
+    assert run["rows"] == old["rows"]  # nothing measured is changed on the way
+    assert all("forward_timed" not in r for r in run["rows"])  # timed separately, as /2 did
+    with pytest.raises(ResultsError, match="schema is 'rtbench.results/9', expected one of"):
+        parse({**old, "schema": "rtbench.results/9"})
 
 
 PROBE = """

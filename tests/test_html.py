@@ -28,9 +28,11 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 SIZES, BATCHES, RUNTIMES = (64, 96), (1, 2), ("eager", "compile")
-# A figure per sweep point (runtimes side by side), per runtime and batch (latency vs tokens),
-# per runtime and size (throughput vs batch), and one of compile's speed-up over eager.
-REPORT_FIGURES = len(SIZES) * len(BATCHES) + 2 * len(RUNTIMES) * 2 + 1
+# Three figures per sweep point (latency with CIs, paper AP vs latency, ratios to A), one per
+# runtime and batch (latency vs tokens), per runtime and size (throughput vs batch), and one of
+# compile's speed-up over eager.
+POINTS = len(SIZES) * len(BATCHES)
+REPORT_FIGURES = 3 * POINTS + 2 * len(RUNTIMES) * 2 + 1
 HISTORY_FIGURES = 1  # one machine, configuration and runtime: a line per variant
 
 
@@ -64,6 +66,8 @@ def pages(tmp_path_factory) -> dict[str, Path]:
         document = results_document(latencies, size=point.size, batch=point.batch,
                                     run_id=point.id)  # fmt: skip
         for row in document["rows"]:  # the figures the latency-detail table shows
+            if row["variant"] == "A":  # Table 3's figures: the AP-vs-latency plot's
+                row.update(paper_ap=46.5, paper_latency_ms=7.2)
             row.update({f"latency_{k}": row["latency_median_ms"] for k in ("p99_ms", "mean_ms",
                         "std_ms", "min_ms")})  # fmt: skip
         write_json(store.results_path(point.id), document)
@@ -99,6 +103,36 @@ def test_pages_render_in_a_headless_browser(pages):
                 assert problems == [], f"{name}: {problems}"
         finally:
             browser.close()
+
+
+def test_latency_plots_carry_error_bars_and_the_paper_ap_plot_renders(pages):
+    """In the browser: every latency figure of a run draws its 95% CIs as error bars, and the
+    paper-AP-vs-latency figure of each run shows the measured and the paper's points."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no chromium at {CHROMIUM}: apt-get install chromium (make test does so)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(pages["report"].as_uri(), wait_until="load")
+            page.wait_for_function("n => document.querySelectorAll('div.figure .main-svg')"
+                                   ".length >= n", arg=REPORT_FIGURES, timeout=30_000)  # fmt: skip
+            drawn = page.evaluate("""() => [...document.querySelectorAll('div.figure')].map(f => ({
+                title: (f.querySelector('.gtitle') || {}).textContent || '',
+                x: [...f.querySelectorAll('path.xerror')].filter(p => p.getAttribute('d')).length,
+                y: [...f.querySelectorAll('path.yerror')].filter(p => p.getAttribute('d')).length,
+                points: f.querySelectorAll('.scatterlayer .point').length}))""")
+        finally:
+            browser.close()
+    latency = [f for f in drawn if f["title"].startswith("Latency per variant")]
+    ap = [f for f in drawn if f["title"].startswith("Paper AP vs latency")]
+    ratios = [f for f in drawn if f["title"].startswith("Latency relative to A")]
+    assert len(latency) == len(ap) == len(ratios) == POINTS
+    variants = 2  # A and the hostile one, in each of two runtimes
+    assert all(f["y"] == variants * len(RUNTIMES) for f in latency + ratios)
+    # A has a paper AP: its measured point per runtime (with its CI) and the paper's point
+    assert all(f["x"] == len(RUNTIMES) and f["points"] == len(RUNTIMES) + 1 for f in ap)
 
 
 def check_page(browser, path: Path, count: int, screenshot: Path | None) -> list[str]:

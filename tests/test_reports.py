@@ -355,3 +355,44 @@ def two_runtimes_of(doc: dict) -> dict:
     doc["config"]["runtimes"] = ["eager", "onnxruntime"]
     doc["rows"] += [dict(copy.deepcopy(r), runtime="onnxruntime") for r in doc["rows"]]
     return doc
+
+
+def test_a_speed_up_column_only_where_there_is_something_to_speed_up_over():
+    from rtbench.report.runtimes import comparison_headers, comparison_rows
+
+    one = paper_like()
+    assert comparison_headers(one) == ["Variant", "eager ms", "eager / A", "paper / A"]
+    assert all(len(r) == 4 and not r[2].endswith("x") for r in comparison_rows(one))
+    two = two_runtimes()
+    headers = comparison_headers(two)
+    assert [h for h in headers if "speed-up" in h] == ["onnxruntime speed-up"]
+    c = next(r for r in comparison_rows(two) if r[0] == "C")
+    assert c[headers.index("onnxruntime speed-up")] == "3.00x"  # 1330 ms / (1330 / 3) ms
+
+
+def test_ratio_error_bars_are_the_variants_ci_over_as_median():
+    from rtbench.report.runtimes import comparison_frame, ratio_errors
+
+    doc = paper_like()  # CIs are 0.98x and 1.02x the medians (row above), 100x the paper's
+    frame = comparison_frame(doc)
+    below, above = ratio_errors(frame, "eager")
+    a = 100 * 7.2  # A's median, ms
+    for i, variant in enumerate(frame["variant"]):
+        median = 100 * PAPER[variant][2]
+        assert below[i] == pytest.approx(0.02 * median / a)
+        assert above[i] == pytest.approx(0.02 * median / a)
+
+
+def test_the_run_time_and_how_the_peak_was_measured_are_in_the_report():
+    from rtbench.report.table3 import detail_caption
+
+    doc = paper_like()
+    assert "one large matmul" in detail_caption(doc)  # an older run: said as it was
+    doc["peak"] = {"gflops_per_s": 80.0, "dtype": "float32", "threads": 2, "repeats": 5,
+                   "when": "before timing", "method": "-",
+                   "shapes": [{"m": 1024, "k": 1024, "n": 1024, "gflops_per_s": 60.0},
+                              {"m": 6400, "k": 256, "n": 256, "gflops_per_s": 80.0}]}  # fmt: skip
+    doc["run_time"] = {"wall_s": 100.0, "phases_s": {"build": 20.0, "timing": 80.0}}
+    caption = detail_caption(doc)
+    assert "80.0 GFLOP/s, the best of 2 matmul shapes in float32 (6400x256x256 fastest)" in caption
+    assert "Run time: 100.0 s (build 20.0 s, timing 80.0 s)." in caption

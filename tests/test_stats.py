@@ -10,7 +10,8 @@ import pytest
 import torch
 from scipy.stats import binom
 
-from rtbench.measure.calibration import CALIBRATION_NAME, calibration_workload, measure_peak_gflops
+from rtbench.measure.calibration import CALIBRATION_NAME, calibration_workload
+from rtbench.measure.peak import CPU_SHAPES, measure_peak
 from rtbench.measure.stats import median_ci_ranks, settled, summarize, trending
 
 # ---------------------------------------------------------------- stats
@@ -148,7 +149,27 @@ MAX_FP32_FLOPS_PER_CORE = 64 * 5e9
 MIN_GFLOPS = 0.01
 
 
-def test_measure_peak_gflops_is_what_the_machine_can_do():
-    g = measure_peak_gflops(torch.device("cpu"), torch.float32, seconds=0.1)
+def test_the_peak_is_the_best_of_its_shapes_and_what_the_machine_can_do():
+    peak = measure_peak(torch.device("cpu"), torch.float32, repeats=2)
+    g = peak["gflops_per_s"]
     assert math.isfinite(g)
     assert MIN_GFLOPS < g < (os.cpu_count() or 1) * MAX_FP32_FLOPS_PER_CORE / 1e9
+    # each shape as declared, or halved where one call would take too long (a busy machine)
+    for shape, (m, k, n) in zip(peak["shapes"], CPU_SHAPES, strict=True):
+        halvings = (m // shape["m"]).bit_length() - 1
+        assert (shape["m"], shape["k"], shape["n"]) == (m >> halvings, k >> halvings, n >> halvings)
+    assert g == max(s["gflops_per_s"] for s in peak["shapes"])
+    assert peak["threads"] == torch.get_num_threads() and peak["repeats"] == 2
+
+
+def test_a_slow_dtype_gets_smaller_peak_shapes_not_a_longer_wait(monkeypatch):
+    from rtbench.measure import peak
+
+    monkeypatch.setattr(peak, "_probe_flops_per_s", lambda device, dtype: 1e9)  # 1 GFLOP/s
+    shapes = peak.measure_peak(torch.device("cpu"), torch.float32, repeats=1)["shapes"]
+    # halved until 2 m k n / 1e9 s <= MAX_CALL_S (0.5 s), worked out by hand:
+    # 1024^3 2.1 s -> 512^3 0.27 s; 2048^3 17 s -> 1024 -> 512; 6400x256x256 0.84 s -> half;
+    # 1600x2304x256 and 400x4608x512 1.9 s -> half (0.24 s)
+    assert [(s["m"], s["k"], s["n"]) for s in shapes] == [
+        (512, 512, 512), (512, 512, 512), (3200, 128, 128), (800, 1152, 128), (200, 2304, 256)
+    ]  # fmt: skip

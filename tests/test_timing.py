@@ -7,6 +7,7 @@ import torch
 from rtbench.config import TimingPlan
 from rtbench.measure.memory import torch_peak_memory
 from rtbench.measure.timing import (
+    InnerClock,
     Timed,
     Workload,
     measure_interleaved,
@@ -138,3 +139,29 @@ def test_rounds_take_the_workloads_pool_by_pool():
     rounds = ["".join(order[-30:][i : i + 3]) for i in range(0, 30, 3)]  # after the warm-up
     assert set(rounds) <= {"acb", "cab", "bac", "bca"}  # a and c (torch) always together
     assert len(set(rounds)) > 1  # and shuffled, pools and their workloads
+
+
+def test_one_call_two_clocks_each_call_yields_both_samples():
+    """A workload with an inner clock: the step runs once per sample and its stage's readings
+    come back as a series of their own, from the same calls, rounds and warm-up."""
+    calls = []
+    inner = InnerClock(fixed_clock(3.0))
+    stage = inner.around(lambda x: calls.append(x) or x + 1)
+    outputs = []
+    workloads = {"e2e": Workload(lambda: outputs.append(stage(41)), fixed_clock(10.0),
+                                 inner=("forward", inner)),
+                 "other": Workload(lambda: None, fixed_clock(5.0))}  # fmt: skip
+    plan = TimingPlan(warmup=2, iters=6, settle_window=1, settle_tolerance=100.0)
+    timed = measure_interleaved(workloads, plan)
+    outer, forward = timed["e2e"], timed["forward"]
+    assert outer.samples_ms == [10.0] * 6 and forward.samples_ms == [3.0] * 6
+    assert len(forward.warmup_ms) == len(outer.warmup_ms) == 2
+    assert forward.rounds == outer.rounds and forward.spans == outer.spans
+    assert len(calls) == 2 + 6 and set(outputs) == {42}  # one stage call per step call
+
+
+def test_a_step_that_skips_its_inner_stage_is_an_error_for_both_series():
+    inner = InnerClock(fixed_clock(3.0))
+    workloads = {"e2e": Workload(lambda: None, fixed_clock(10.0), inner=("forward", inner))}
+    timed = measure_interleaved(workloads, TimingPlan(warmup=1, iters=2, settle_window=1))
+    assert timed["e2e"].error == timed["forward"].error == "the step did not call its inner stage"

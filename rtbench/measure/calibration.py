@@ -12,7 +12,6 @@ suffer more from a preempted core); this one, at 60-80 ms, tracks them within a 
 """
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -91,53 +90,3 @@ def calibration_workload(
         return x, attended
 
     return step
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-MAX_CALL_S = 0.1  # one product of the peak measurement; fp32 at n = 1024 on 2 cores: 10-50 ms
-
-
-def measure_peak_gflops(device: torch.device, dtype: torch.dtype, seconds: float = 0.5) -> float:
-    """Achieved GFLOP/s of a large square matmul, counting 2 FLOPs per multiply-add (2 * n^3).
-
-    n = 1024 on CPU (about 10-50 ms each on 2 cores in fp32, so `seconds` holds several) and 4096
-    on CUDA (large enough to keep tensor cores busy). A dtype the CPU has no units for (bf16 or
-    fp16 without AVX512-BF16/AMX) is emulated a hundred times slower, so n grows from 128 only
-    while one product stays under MAX_CALL_S / 8 (the next size costs 8x): the peak of a slow
-    dtype costs no more time than fp32's. At least 3 timed matmuls even if `seconds` is short.
-    """
-    device = torch.device(device)
-    largest = 4096 if device.type == "cuda" else 1024
-    n = 128
-    with torch.inference_mode():
-        while True:
-            a, b, out = _square_operands(n, device, dtype)
-            for _ in range(3 if device.type == "cuda" else 1):  # warm-up: cuBLAS handles, caches
-                start = time.perf_counter()
-                torch.mm(a, b, out=out)
-                _sync(device)
-            if n >= largest or time.perf_counter() - start > MAX_CALL_S / 8:
-                break
-            n *= 2
-        count, start = 0, time.perf_counter()
-        while True:
-            torch.mm(a, b, out=out)
-            count += 1
-            if count % 4 == 0 or device.type != "cuda":
-                # On CUDA launches are async: only sync every few calls to keep the queue full.
-                _sync(device)
-                elapsed = time.perf_counter() - start
-                if count >= 3 and elapsed >= seconds:
-                    break
-    return 2.0 * n**3 * count / elapsed / 1e9
-
-
-def _square_operands(n: int, device: torch.device, dtype: torch.dtype):
-    gen = torch.Generator().manual_seed(0)
-    a = torch.randn((n, n), generator=gen).to(device=device, dtype=dtype)
-    b = torch.randn((n, n), generator=gen).to(device=device, dtype=dtype)
-    return a, b, torch.empty((n, n), device=device, dtype=dtype)

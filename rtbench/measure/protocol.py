@@ -24,12 +24,19 @@ def protocol_record(cfg: RunConfig, environment: dict, rows: list[dict],
     for row in rows:
         version = (row.get("runtime_settings") or {}).get("version")
         versions.setdefault(row["runtime"], version)
+    nested = any(row.get("forward_timed") == "nested" for row in rows)
     facts = {
         "forward": (
             f"the {'detector' if detector else 'encoder'} alone, inputs already on "
             f"{cfg.device} ({'an image' if detector else 'the S3-S5 maps'}, batch "
             f"{cfg.batch}, {cfg.size}x{cfg.size})"
+            + (
+                ", clocked around the model inside each end-to-end call (one call, two clocks)"
+                if nested
+                else ""
+            )
         ),
+        "forward_timed": "nested" if nested else "separate",
         "end_to_end": _end_to_end(cfg) if detector and cfg.end_to_end else None,
         "clock": (
             "CUDA events on the runtime's stream"
@@ -42,7 +49,9 @@ def protocol_record(cfg: RunConfig, environment: dict, rows: list[dict],
             f"trend (Kendall's tau, p >= {TREND_ALPHA:g})"
         ),
         "samples": (
-            f"{samples} per workload, interleaved in rounds with a calibration workload"
+            f"{samples} per workload"
+            + (" (an end-to-end call also gives its forward sample)" if nested else "")
+            + ", interleaved in rounds with a calibration workload"
             + ("" if order_seed is None else f", shuffled each round (seed {order_seed})")
         ),
         "order_seed": order_seed,

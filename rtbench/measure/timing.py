@@ -58,11 +58,45 @@ def device_clock(device: torch.device) -> Clock:
     return cuda_event_clock(device) if device.type == "cuda" else wall_clock()
 
 
+class InnerClock:
+    """A second clock inside a workload's step, around one stage of it: the model inside the
+    end-to-end pipeline. One call of the step then yields two samples (the step's and the
+    stage's), so the model is not called again to time it alone.
+
+    `around(fn)` is the stage as the step calls it; `read()` takes the reading of the last call.
+    """
+
+    def __init__(self, clock: Clock):
+        self.clock = clock
+        self._last_ms: float | None = None
+
+    def around(self, fn: Callable[..., object]) -> Callable[..., object]:
+        def timed(*args):
+            out = None
+
+            def call():
+                nonlocal out
+                out = fn(*args)
+
+            self._last_ms = self.clock(call)
+            return out
+
+        return timed
+
+    def read(self) -> float:
+        ms, self._last_ms = self._last_ms, None
+        if ms is None:
+            raise RuntimeError("the step did not call its inner stage")
+        return ms
+
+
 @dataclass(frozen=True)
 class Workload:
     step: Callable[[], object]  # one call of the timed work, inputs already in place
     clock: Clock  # how that call is clocked
     pool: str = "torch"  # whose worker threads it runs on (a runtime's own thread pool)
+    # (key, clock) of a stage clocked inside each call: its samples are reported under that key
+    inner: "tuple[Hashable, InnerClock] | None" = None
 
 
 # Worker threads spin for a while after their work, waiting for more: interleaved with another
@@ -105,6 +139,7 @@ class Timed:
     error: str | None = None
     rounds: list[int] = field(default_factory=list)  # the round each sample was taken in
     spans: list[tuple[float, float]] = field(default_factory=list)  # perf_counter, each call
+    warmup_s: float = 0.0  # wall time its warm-up took (a phase of the run)
 
     def relative_to(self, reference: "Timed") -> list[float]:
         """Each sample over the reference's sample from the nearest round (the same round when
@@ -133,17 +168,25 @@ def measure_interleaved(
     samples than a slow one still sees the whole run's drift. A workload that raises is recorded
     with its error and dropped; the others go on. With `gap_s`, every call (warm-up included) is
     followed by that long a sleep, untimed: calls paced as a camera feeds frames. Before a call
-    on another thread pool than the last one's, QUIESCE_S of quiet, untimed.
+    on another thread pool than the last one's, QUIESCE_S of quiet, untimed. A workload with an
+    `inner` clock also yields that stage's samples, from the same calls, under the inner key.
     """
     results: dict[Hashable, Timed] = {}
     wanted: dict[Hashable, int] = {}
     for key, work in workloads.items():
+        inner_warm: list[float] = []
+        started = time.perf_counter()
         try:
-            warm = warm_up(work.step, work.clock, plan, gap_s)
+            warm = warm_up(work.step, _with_inner(work, inner_warm), plan, gap_s)
         except Exception as err:  # noqa: BLE001 - recorded in the row, the table goes on
             results[key] = Timed([], [], describe_error(err))
+            if work.inner:
+                results[work.inner[0]] = Timed([], [], describe_error(err))
             continue
-        results[key] = Timed([], warm)
+        spent = time.perf_counter() - started
+        results[key] = Timed([], warm, warmup_s=spent)
+        if work.inner:  # the same calls: the warm-up time is counted once, on the outer key
+            results[work.inner[0]] = Timed([], inner_warm)
         wanted[key] = sample_count(statistics.median(warm[-plan.settle_window :]), plan)
     rounds = max(wanted.values(), default=0)
     pools = {key: workloads[key].pool for key in wanted}
@@ -160,20 +203,44 @@ def measure_interleaved(
                 if due and pool not in (None, workloads[key].pool):
                     _pause(QUIESCE_S)  # the previous pool's threads stop spinning first
                 pool = workloads[key].pool if due else pool
+                inner = workloads[key].inner
                 for _ in range(due):
                     started = time.perf_counter()
                     try:
-                        timed.samples_ms.append(workloads[key].clock(workloads[key].step))
+                        ms = workloads[key].clock(workloads[key].step)
+                        inner_ms = inner[1].read() if inner else None
                     except Exception as err:  # noqa: BLE001
                         timed.error = describe_error(err)
+                        if inner:
+                            results[inner[0]].error = timed.error
                         break
-                    timed.spans.append((started, time.perf_counter()))
-                    timed.rounds.append(r)
+                    span = (started, time.perf_counter())
+                    for into, value in (
+                        (timed, ms),
+                        (results[inner[0]] if inner else None, inner_ms),
+                    ):
+                        if into is not None:
+                            into.samples_ms.append(value)
+                            into.spans.append(span)
+                            into.rounds.append(r)
                     on_sample(key)
                     _pause(gap_s)
     finally:
         gc.enable()
     return results
+
+
+def _with_inner(work: Workload, readings: list[float]) -> Clock:
+    """The workload's clock, also keeping its inner stage's reading of each call."""
+    if work.inner is None:
+        return work.clock
+
+    def clock(fn: Callable[[], object]) -> float:
+        ms = work.clock(fn)
+        readings.append(work.inner[1].read())
+        return ms
+
+    return clock
 
 
 def round_orders(pools: dict[Hashable, str], rounds: int, seed: int) -> Iterator[list[Hashable]]:

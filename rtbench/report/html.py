@@ -14,8 +14,7 @@ import pandas as pd
 from rtbench import results
 from rtbench.config import BenchError
 from rtbench.history.series import short_commit
-from rtbench.report import merge, runtimes, scaling, table3
-from rtbench.report.vocabulary import PAPER_SHORT, runtime_label
+from rtbench.report import merge, run_figures, runtimes, scaling, table3
 from rtbench.text import first_line, html_escape
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
@@ -119,24 +118,18 @@ def _mirror(document: dict) -> str:
 
 
 def _runtimes(document: dict) -> str:
-    """Each runtime's latency ratios to A beside the paper's: a table and grouped bars."""
+    """Latency per variant (CIs as error bars), paper AP against latency, and, with several
+    runtimes, their ratios to A beside the paper's: a table and grouped bars."""
     go = graph_objects()
 
-    frame = runtimes.comparison_frame(document)
-    names = [esc(v) for v in frame["variant"]]
-    fig = go.Figure()
-    for rt in results.runtimes_of(document):
-        fig.add_bar(x=names, y=frame[f"{rt}_ratio"], name=esc(runtime_label(rt)),
-                    customdata=frame[f"{rt}_ms"], hovertemplate="%{x}: %{y:.2f} x A, "
-                    "%{customdata:.2f} ms")  # fmt: skip
-    if frame["paper_ratio"].notna().any():
-        fig.add_bar(x=names, y=frame["paper_ratio"], name=esc(f"paper ({PAPER_SHORT})"),
-                    marker_color="#999", hovertemplate="%{x}: %{y:.2f} x A")  # fmt: skip
-    fig.update_layout(barmode="group", title="Latency relative to A, per runtime",
-                      yaxis_title="latency / A (same runtime)")  # fmt: skip
+    out = [figure(run_figures.latency_figure(go, document))]
+    ap = run_figures.ap_latency_figure(go, document)
+    out += [figure(ap)] if ap is not None else []
     rows = runtimes.comparison_rows(document)
     side_by_side = table(runtimes.comparison_headers(document), rows, ("Variant",))
-    return f"<h3>Runtimes side by side</h3>{side_by_side}{figure(fig)}"
+    out += [f"<h3>Runtimes side by side</h3>{side_by_side}",
+            figure(run_figures.ratio_figure(go, document))]  # fmt: skip
+    return "".join(out)
 
 
 def _scaling(frame: pd.DataFrame) -> list[str]:

@@ -36,6 +36,9 @@ def comparison_frame(document: dict) -> pd.DataFrame:
     refs = {rt: reference_row(document, rt) for rt in runtimes}
     medians = {(r["variant"], r["runtime"]): r.get("latency_median_ms")
                for r in results.ok_rows(document)}  # fmt: skip
+    cis = {(r["variant"], r["runtime"]): (r.get("latency_ci95_low_ms"),
+                                          r.get("latency_ci95_high_ms"))
+           for r in results.ok_rows(document)}  # fmt: skip
     paper = {r["variant"]: r.get("paper_latency_ms") for r in document["rows"]}
     paper_ref = paper.get("A")
     records = []
@@ -49,9 +52,23 @@ def comparison_frame(document: dict) -> pd.DataFrame:
             rec[f"{rt}_speedup"] = eager / median if median and eager else None
             ratio = median / ref["latency_median_ms"] if median and ref else None
             rec[f"{rt}_ratio"] = ratio
+            # the variant's 95% CI over A's median: the error bar of a ratio plot
+            low, high = cis.get((variant, rt), (None, None))
+            known = ratio is not None and low is not None and high is not None
+            rec[f"{rt}_ratio_low"] = low / ref["latency_median_ms"] if known else None
+            rec[f"{rt}_ratio_high"] = high / ref["latency_median_ms"] if known else None
         rec["paper_ratio"] = paper[variant] / paper_ref if paper[variant] and paper_ref else None
         records.append(rec)
     return pd.DataFrame.from_records(records)
+
+
+def ratio_errors(frame: pd.DataFrame, runtime: str) -> list[list[float]]:
+    """Error bar lengths below and above each ratio to A: the variant's 95% CI over A's median
+    (0 where unknown)."""
+    ratio = frame[f"{runtime}_ratio"].astype(float)
+    below = (ratio - frame[f"{runtime}_ratio_low"].astype(float)).clip(lower=0).fillna(0)
+    above = (frame[f"{runtime}_ratio_high"].astype(float) - ratio).clip(lower=0).fillna(0)
+    return [list(below), list(above)]
 
 
 def agreement_with_paper(document: dict) -> dict[str, dict]:
@@ -70,10 +87,16 @@ def agreement_with_paper(document: dict) -> dict[str, dict]:
     return out
 
 
+def sped_up(document: dict, runtime: str) -> bool:
+    """Whether `runtime` gets a speed-up column: over eager, so neither eager itself (always
+    1.00x) nor a run without eager."""
+    return runtime != "eager" and "eager" in results.runtimes_of(document)
+
+
 def comparison_headers(document: dict) -> list[str]:
     headers = ["Variant"]
     for rt in results.runtimes_of(document):
-        headers += [f"{rt} ms", f"{rt} speed-up", f"{rt} / A"]
+        headers += [f"{rt} ms", *([f"{rt} speed-up"] * sped_up(document, rt)), f"{rt} / A"]
     return [*headers, "paper / A"]
 
 
@@ -83,8 +106,8 @@ def comparison_rows(document: dict) -> list[list[str]]:
     for rec in frame.to_dict("records"):
         cells = [rec["variant"]]
         for rt in results.runtimes_of(document):
-            cells += [cell(rec[f"{rt}_ms"], "{:.2f}"), cell(rec[f"{rt}_speedup"], "{:.2f}x"),
-                      cell(rec[f"{rt}_ratio"], "{:.2f}")]  # fmt: skip
+            speedup = [cell(rec[f"{rt}_speedup"], "{:.2f}x")] * sped_up(document, rt)
+            cells += [cell(rec[f"{rt}_ms"], "{:.2f}"), *speedup, cell(rec[f"{rt}_ratio"], "{:.2f}")]
         rows.append([*cells, cell(rec["paper_ratio"], "{:.2f}")])
     return rows
 
@@ -173,21 +196,22 @@ def plot(document: dict) -> dict[str, bytes]:
         return {}
     frame = comparison_frame(document)
     runtimes = results.runtimes_of(document)
-    series = [(runtime_label(rt), frame[f"{rt}_ratio"], SERIES[i % len(SERIES)])
-              for i, rt in enumerate(runtimes)]  # fmt: skip
+    series = [(runtime_label(rt), frame[f"{rt}_ratio"], SERIES[i % len(SERIES)],
+               ratio_errors(frame, rt)) for i, rt in enumerate(runtimes)]  # fmt: skip
     if frame["paper_ratio"].notna().any():
-        series.append((PAPER_LABEL, frame["paper_ratio"], PAPER))
-    if all(values.isna().all() for _, values, _ in series):
+        series.append((PAPER_LABEL, frame["paper_ratio"], PAPER, None))
+    if all(values.isna().all() for _, values, _, _ in series):
         return {}
     figure = Figure(figsize=(max(6, 1.6 * len(frame)), 4.5))
     ax = figure.add_subplot()
     width = 0.8 / len(series)
-    for i, (label, values, color) in enumerate(series):
+    for i, (label, values, color, errors) in enumerate(series):
         x = [j + (i - (len(series) - 1) / 2) * width for j in range(len(frame))]
-        ax.bar(x, values.astype(float).fillna(0), width, label=plain(label), color=color)
+        ax.bar(x, values.astype(float).fillna(0), width, label=plain(label), color=color,
+               yerr=errors, capsize=2 if errors else 0)  # fmt: skip
     ax.set_xticks(range(len(frame)), [plain(v) for v in frame["variant"]])
     ax.axhline(1.0, color="0.6", linewidth=0.8)
-    ax.set_ylabel("latency / A (same runtime)")
+    ax.set_ylabel("latency / A (same runtime); bars: the variant's 95% CI / A's median")
     ax.set_title(plain(f"Latency ratios per runtime\n{describe_run(document)}"), fontsize="medium")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize="small")

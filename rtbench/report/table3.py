@@ -130,11 +130,37 @@ def detail_caption(document: dict) -> str:
         if document["config"]["scope"] == "detector"
         else "No end-to-end latency at encoder scope: its inputs are backbone maps, not an image. "
     )
-    return (
-        f"{e2e}x calib: median of each sample / the calibration workload's sample of the same "
-        f"round ({cal['name']}, median {cal['median_ms']:.2f} ms). "
-        f"Peak: {document['peak_gflops_per_s']:.1f} GFLOP/s (large matmul, same run)."
+    nested = any(r.get("forward_timed") == "nested" for r in document["rows"])
+    forward = (
+        "Forward: clocked around the model inside each end-to-end call (one call, two clocks). "
+        if nested
+        else ""
     )
+    return (
+        f"{e2e}{forward}x calib: median of each sample / the calibration workload's sample of the "
+        f"same round ({cal['name']}, median {cal['median_ms']:.2f} ms). {peak_text(document)}"
+        + (f" {run_time_text(document)}" if document.get("run_time") else "")
+    )
+
+
+def peak_text(document: dict) -> str:
+    """How the peak that % of peak divides by was measured."""
+    peak = document.get("peak")
+    if not peak:  # a /2 run: one matmul, timed after the models
+        return f"Peak: {document['peak_gflops_per_s']:.1f} GFLOP/s (one large matmul, same run)."
+    best = max(peak["shapes"], key=lambda s: s["gflops_per_s"])
+    return (
+        f"Peak: {peak['gflops_per_s']:.1f} GFLOP/s, the best of {len(peak['shapes'])} matmul "
+        f"shapes in {peak['dtype']} ({best['m']}x{best['k']}x{best['n']} fastest), each the "
+        f"fastest of {peak['repeats']} calls, {peak['when']}."
+    )
+
+
+def run_time_text(document: dict) -> str:
+    """The run's wall time and where it went."""
+    run_time = document["run_time"]
+    phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in run_time["phases_s"].items())
+    return f"Run time: {run_time['wall_s']:.1f} s ({phases})."
 
 
 def mismatched(row: dict) -> bool:
