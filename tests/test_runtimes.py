@@ -192,6 +192,7 @@ def test_a_baseline_per_runtime_gates(tmp_path):
     samples = [1.0 + 0.01 * i for i in range(10)]
     for run, offset in zip(doc["runs"], (1.0, 1.02, 0.98), strict=True):
         run["rows"][0]["latency_normalized_samples"] = [offset * s for s in samples]
+        run.pop("load", None)  # the runs' real load (a busy test machine) is no part of this
     base.write_text(json.dumps(doc))
     for run in doc["runs"]:
         run["rows"][0]["latency_normalized_samples"] = [
