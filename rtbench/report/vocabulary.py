@@ -33,7 +33,7 @@ def describe_run(document: dict, runtime: str | None = None) -> str:
     `runtime`, the phrase names that runtime only (a per-runtime table of a multi-runtime run)."""
     cfg = document["config"]
     runtimes = runtime_label(runtime) if runtime else runtimes_label(document)
-    on = f"on base {cfg['base']}, " if cfg.get("base") else ""  # Table 3's designs elsewhere
+    on = f"base {cfg['base']}, " if cfg.get("base") else ""  # Table 3's designs elsewhere
     return (
         f"{on}{cfg['scope']} scope, {cfg['size']}x{cfg['size']}, batch {cfg['batch']}, "
         f"{cfg['dtype']}, {form_label(cfg['deploy'])}, {runtimes}, on {device_label(document)}"
