@@ -30,10 +30,14 @@ results/gate-study-<time>/): the baselines made, and study.json with every check
     python benchmarks/gate_study.py                        # against the committed baseline
     python benchmarks/gate_study.py --make-baseline        # against this machine's own baseline
     python benchmarks/gate_study.py --checks 1 --size 128 --variants A E --iters 5   # smoke test
+    python benchmarks/gate_study.py --baseline results/gate-study-*/baseline-*.json \
+        --conditions slow --factor 1.1 --checks 10      # more checks against baselines made
+    python benchmarks/gate_study.py --summary results/gate-study-*/study.json   # the table
 """
 
 import argparse
 import datetime as dt
+import json
 import subprocess
 import sys
 import time
@@ -98,11 +102,39 @@ def describe(report) -> str:
     return f"{report.runs[1]} runs; " + (", ".join(words) or "nothing slower")
 
 
+def checks_of(study: dict) -> list[dict]:
+    """A study's checks, each with the slowdown it was measured under (older studies kept the
+    factor once, for every slow condition)."""
+    return [{"factor": study["factor"] if c["condition"].startswith("slow") else 1.0, **c}
+            for c in study["checks"]]  # fmt: skip
+
+
+def summary(checks: list[dict]) -> str:
+    """Per condition and slowdown: false alarms, catches, inconclusive checks, check times."""
+    lines = ["| condition | slowdown | checks | baselines | false alarms | caught | inconclusive "
+             "| median s | max s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    groups: dict[tuple[str, float], list[dict]] = {}
+    for check in checks:
+        groups.setdefault((check["condition"], check["factor"]), []).append(check)
+    for (condition, factor), done in groups.items():
+        seconds = sorted(c["seconds"] for c in done)
+        caught = f"{sum(c['caught'] for c in done)}" if condition.startswith("slow") else "-"
+        lines.append(
+            f"| {condition} | {factor:g}x | {len(done)} | {len({c['baseline'] for c in done})} "
+            f"| {sum(c['false_alarm'] for c in done)} | {caught} "
+            f"| {sum(c['inconclusive'] for c in done)} | {seconds[len(seconds) // 2]:.0f} "
+            f"| {seconds[-1]:.0f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checks", type=int, default=10, help="checks per condition")
     parser.add_argument("--conditions", nargs="+", choices=CONDITIONS, default=list(CONDITIONS))
-    parser.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE)
+    parser.add_argument("--baseline", type=Path, nargs="+",
+                        help="baseline file(s), the committed one when none is given or made; "
+                        "with baselines made, these join them")  # fmt: skip
     parser.add_argument("--make-baseline", action="store_true",
                         help="measure a baseline on this machine first (idle)")  # fmt: skip
     parser.add_argument("--size", type=int, help="baseline input side (implies --make-baseline)")
@@ -114,18 +146,26 @@ def main() -> None:
                         help="independently made baselines (implies --make-baseline when > 1); "
                         "the checks of a condition go round them")  # fmt: skip
     parser.add_argument("--out", type=Path, help="folder for the baseline made and study.json")
+    parser.add_argument("--summary", type=Path, nargs="+", metavar="STUDY_JSON",
+                        help="measure nothing: the table of study.json files written")  # fmt: skip
     args = parser.parse_args()
+    if args.summary:
+        studies = [json.loads(path.read_text()) for path in args.summary]
+        print(summary([check for study in studies for check in checks_of(study)]))
+        return
 
     started = dt.datetime.now()
     out = args.out or Path("results") / f"gate-study-{started:%Y%m%d-%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
     specs = load_variants()
-    files = [args.baseline]
-    if args.make_baseline or args.size or args.iters or args.variants or args.baselines > 1:
-        files = [out / f"baseline-{k + 1}.json" for k in range(args.baselines)]
-        for file in files:
-            made = make_baseline(args, specs)
-            write_json(file, run_set(made, made[0]["created"]))
+    making = args.make_baseline or args.size or args.iters or args.variants or args.baselines > 1
+    files = list(args.baseline or ([] if making else [DEFAULT_BASELINE]))
+    if making:
+        made = [out / f"baseline-{k + 1}.json" for k in range(args.baselines)]
+        files += made
+        for file in made:
+            runs = make_baseline(args, specs)
+            write_json(file, run_set(runs, runs[0]["created"]))
     baselines = [load_runs(file) for file in files]
     if args.slow_variant not in {row["variant"] for row in baselines[0][0]["rows"]}:
         parser.error(f"--slow-variant {args.slow_variant} is not in the baseline")
@@ -146,6 +186,7 @@ def main() -> None:
                 slowed = {r.variant for r in report.rows if r.failed}
                 record = {
                     "condition": condition,
+                    "factor": args.factor if condition.startswith("slow") else 1.0,
                     "baseline": str(files[i % len(files)]),
                     "runs": report.runs[1],
                     "outcome": report.outcome.value,
@@ -169,15 +210,7 @@ def main() -> None:
                       f"{describe(report)}", flush=True)  # fmt: skip
                 write_json(out / "study.json", study)  # after every check: nothing is lost
 
-    print("\n| condition | checks | false alarms | caught | inconclusive | median s | max s |\n"
-          "|---|---:|---:|---:|---:|---:|---:|")  # fmt: skip
-    for condition in args.conditions:
-        done = [c for c in study["checks"] if c["condition"] == condition]
-        seconds = sorted(c["seconds"] for c in done)
-        caught = f"{sum(c['caught'] for c in done)}" if condition.startswith("slow") else "-"
-        print(f"| {condition} | {len(done)} | {sum(c['false_alarm'] for c in done)} | {caught} | "
-              f"{sum(c['inconclusive'] for c in done)} | {seconds[len(seconds) // 2]:.0f} | "
-              f"{seconds[-1]:.0f} |")  # fmt: skip
+    print("\n" + summary(study["checks"]))
     total = (dt.datetime.now() - started).total_seconds()
     print(f"\nwall time {total / 60:.1f} min; every check in {out / 'study.json'}")
 
