@@ -118,7 +118,9 @@ class TimingPlan(_Settings):
                                 compare=Compare.FREE, flag="--min-time", key="min_time", gt=0,
                                 le=MAX_MIN_TIME_S, allow_inf_nan=False)  # fmt: skip
     # Not on the command line: the adaptive plan's guard rails, recorded with every run.
-    min_iters: int = setting(10, "Fewest samples (a median and its CI need some).",
+    # 16, not 10: on 2 CPU cores a detector call takes 0.3-1 s, so min_iters sets the count, and
+    # a 95% CI of a median of 10 calls spans its 2nd to 9th, of 16 its 4th to 13th.
+    min_iters: int = setting(16, "Fewest samples (a median and its CI need some).",
                              compare=Compare.FREE, cli=False, ge=1)  # fmt: skip
     max_iters: int = setting(500, "Most samples (a fast model must not run for ever).",
                              compare=Compare.FREE, cli=False, ge=1)  # fmt: skip
