@@ -14,7 +14,14 @@ from typer.testing import CliRunner
 from rtbench.cli import app
 from rtbench.measure.breakdown import capture_part_inputs
 from rtbench.models.build import build_model, make_inputs
-from rtbench.report.breakdown import bookkeeping, csv_files, markdown, parts_frame, plot_files
+from rtbench.report.breakdown import (
+    bookkeeping,
+    csv_files,
+    markdown,
+    parts_frame,
+    plot_files,
+    stacked_bars,
+)
 from rtbench.report.breakdown import terminal as breakdown_terminal
 from rtbench.results import ResultsError, parse
 
@@ -95,6 +102,23 @@ def test_report_tables_csv_and_plot():
     csv = csv_files(doc)["breakdown.csv"].splitlines()
     assert csv[0].startswith("runtime,variant,part,median_ms") and len(csv) == 1 + 3 + 5
     assert plot_files(doc)["breakdown.png"].startswith(b"\x89PNG")
+
+
+def test_every_median_in_the_plot_carries_its_ci():
+    """The whole model's CI (45 +- 1 ms) at its mark; each part's (+-10% of it) at the top of
+    its segment: the decoder's spans 40 - 2 to 40 + 2 ms, 40 being the sum of E's parts."""
+    from matplotlib.container import ErrorbarContainer
+
+    ax = stacked_bars(document(row("E", 45.0, PARTS_MS))).axes[0]
+    spans = sorted(
+        tuple(round(float(y), 6) for y in segment[:, 1])
+        for container in ax.containers
+        if isinstance(container, ErrorbarContainer)
+        for segment in container.lines[2][0].get_segments()
+    )
+    tops = [10.0, 12.0, 17.0, 20.0, 40.0]  # backbone, + input_proj, + intra, + fusion, + decoder
+    expected = [(t - 0.1 * ms, t + 0.1 * ms) for t, ms in zip(tops, PARTS_MS.values(), strict=True)]
+    assert spans == sorted([*expected, (44.0, 46.0)])
 
 
 def test_a_run_without_breakdown_reports_nothing():

@@ -202,7 +202,9 @@ def csv_files(document: dict) -> dict[str, str]:
 
 def stacked_bars(document: dict) -> Figure | None:
     """Per runtime a panel: per variant a bar stacked from its parts' medians, the gap on top
-    (hatched; below the top of the parts when negative) and the whole model's median marked."""
+    (hatched; below the top of the parts when negative) and the whole model's median marked.
+    Every median carries its 95% CI as an error bar: a part's at the top of its segment, the
+    whole model's at its mark."""
     runtimes = _runtimes(document)
     if not runtimes:
         return None
@@ -217,12 +219,20 @@ def stacked_bars(document: dict) -> Figure | None:
             if any(heights):
                 ax.bar(labels, heights, 0.6, bottom=bottoms, color=color, label=part)
                 bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
+                have = [i for i, r in enumerate(rows) if r["latency_parts"].get(part)]
+                cis = [_ci_bar(rows[i]["latency_parts"][part]) for i in have]
+                ax.errorbar([labels[i] for i in have], [bottoms[i] for i in have],
+                            yerr=list(zip(*cis, strict=True)), fmt="none", ecolor="0.2",
+                            elinewidth=0.8, capsize=2)  # fmt: skip
         wholes = [r["latency_median_ms"] for r in rows]
         gaps = [w - b for w, b in zip(wholes, bottoms, strict=True)]
         ax.bar(labels, gaps, 0.6, bottom=bottoms, color="none", edgecolor="0.3", hatch="//",
                label="gap (whole - sum)")  # fmt: skip
         ax.scatter(labels, wholes, marker="_", s=900, color="black", zorder=3,
-                   label="whole model (median)")  # fmt: skip
+                   label="whole model (median, 95% CI)")  # fmt: skip
+        whole_cis = [_ci_bar(_whole(r)) for r in rows]
+        ax.errorbar(labels, wholes, yerr=list(zip(*whole_cis, strict=True)), fmt="none",
+                    ecolor="black", elinewidth=1.2, capsize=4, zorder=4)  # fmt: skip
         for x, row in enumerate(rows):
             share = bookkeeping(row)["encoder_share"]
             if share is not None and document["config"]["scope"] == "detector":
@@ -237,6 +247,19 @@ def stacked_bars(document: dict) -> Figure | None:
     figure.suptitle(plain(f"Latency per part\n{describe_run(document)}"), fontsize="medium")
     figure.tight_layout()
     return figure
+
+
+def _ci_bar(record: dict) -> tuple[float, float]:
+    """How far a median's 95% CI reaches below and above it (0 where unknown)."""
+    median, low, high = (record.get(k) for k in ("median_ms", "ci95_low_ms", "ci95_high_ms"))
+    if median is None or low is None or high is None:
+        return 0.0, 0.0
+    return max(0.0, median - low), max(0.0, high - median)
+
+
+def _whole(row: dict) -> dict:
+    """The whole model's median and CI, keyed as a part's are."""
+    return {key: row.get(f"latency_{key}") for key in ("median_ms", "ci95_low_ms", "ci95_high_ms")}
 
 
 def plot_files(document: dict) -> dict[str, bytes]:
