@@ -60,7 +60,7 @@ from rtbench.files import write_json
 from rtbench.models.build import build_model
 from rtbench.report.gate import note, warnings
 from rtbench.results import load_runs, run_set
-from rtbench.spec import load_variants
+from rtbench.spec import load_variants, select
 
 CONDITIONS = ("idle", "neighbour", "memory", "slow", "slow+neighbour", "slow+memory")
 NEIGHBOURS = {
@@ -85,7 +85,7 @@ def neighbour(kind: str) -> Iterator[None]:
 
 def make_baseline(args, specs: dict) -> list[dict]:
     """A baseline as `rtbench baseline` makes it: BASELINE_RUNS runs, each in its own process."""
-    names = args.variants or list(specs)
+    names = [spec.name for spec in select(specs, args.variants or ["all"])]  # `all`: Table 3
     timing = TimingPlan(iters=args.iters or GATE_ITERS, min_time_s=GATE_WARMUP_S)
     cfg = RunConfig(device="cpu", size=args.size or GATE_SIZE, timing=timing,
                     end_to_end=False)  # `baseline`'s  # fmt: skip
