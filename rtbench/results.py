@@ -25,10 +25,11 @@ Version history:
   latency is clocked around the model inside each end-to-end call (`forward_timed: "nested"`),
   not by calls of its own (`"separate"`); `peak` says how `peak_gflops_per_s` was measured (the
   best of several matmul shapes, before the timings; a /2 run timed one matmul after them); and
-  `run_time` gives the run's wall time and its phases. `config.base` and each row's `base`
-  (`--base`: the model the variants' encoder designs were applied to; absent or null: Table 3's
-  RT-DETR-R50, as every run before measured). A /2 document loads as it is, its rows read as
-  `"separate"`, its `peak`, `run_time` and `base` absent.
+  `run_time` gives the run's wall time and its phases; later `peak.probe` (the fastest shape read
+  through the timing rounds too; the peak is then the better reading). `config.base` and each
+  row's `base` (`--base`: the model the variants' encoder designs were applied to; absent or
+  null: Table 3's RT-DETR-R50, as every run before measured). A /2 document loads as it is, its
+  rows read as `"separate"`, its `peak`, `run_time` and `base` absent.
 """
 
 import json
@@ -174,6 +175,12 @@ class PeakShape(_Record):
     gflops_per_s: Annotated[float, Field(gt=0)]
 
 
+class PeakProbe(PeakShape):
+    """The fastest shape, called through the timing rounds: its fastest call's rate."""
+
+    calls: Annotated[int, Field(ge=1)]
+
+
 class PeakRecord(_Record):
     """How `peak_gflops_per_s` was measured (rtbench.measure.peak)."""
 
@@ -182,6 +189,7 @@ class PeakRecord(_Record):
     threads: int | None = None  # CPU threads (None on CUDA)
     repeats: int
     shapes: list[PeakShape]
+    probe: PeakProbe | None = None  # absent: read before the timing only
     when: str
     method: str
 

@@ -35,7 +35,7 @@ from rtbench.measure.env import capture_environment
 from rtbench.measure.flops import count_flops
 from rtbench.measure.machine import GpuSampler, summarize_samples, throttled_during
 from rtbench.measure.params import count_params, model_parts, param_parts
-from rtbench.measure.peak import measure_peak
+from rtbench.measure.peak import measure_peak, probe_step, with_probe
 from rtbench.measure.phases import Phases
 from rtbench.measure.pipeline import end_to_end_step, make_frame
 from rtbench.measure.protocol import protocol_record
@@ -54,6 +54,7 @@ from rtbench.spec import VariantSpec
 from rtbench.text import first_line
 
 CALIBRATION = ("__calibration__", "")
+PEAK_PROBE = ("__peak_probe__", "")
 END_TO_END = "end_to_end"  # the key suffix of a row's end-to-end workload
 Builder = Callable[[VariantSpec, str, int], nn.Module]  # (spec, scope, seed) -> model in eval mode
 
@@ -172,6 +173,9 @@ def _run(
         device, calibration_dtype(device, torch_dtype(cfg.dtype)), cfg.seed
     )
     workloads = {CALIBRATION: Workload(calibration_step, device_clock(device)), **workloads}
+    if cfg.flops:  # the peak, read through the rounds too; without FLOPs no row is held to it
+        probe = probe_step(peak, device, torch_dtype(cfg.dtype))
+        workloads = {PEAK_PROBE: Workload(probe, device_clock(device)), **workloads}
     sampled = 0
 
     def on_sample(key) -> None:
@@ -193,6 +197,8 @@ def _run(
     phases.add("timing", time.perf_counter() - timing_started - warmup_s)
     timing_end = load.snapshot()
     calibration = timed.pop(CALIBRATION)
+    probed = timed.pop(PEAK_PROBE, None)
+    peak = with_probe(peak, [] if probed is None or probed.error else probed.samples_ms)
     if calibration.error:
         raise BenchError(f"the calibration workload failed: {calibration.error}")
     for row in rows:

@@ -40,7 +40,7 @@ def run(**options):
         return models[-1]
 
     plan = TimingPlan(warmup=WARMUP, iters=ITERS, settle_window=1, settle_tolerance=100.0)
-    cfg = RunConfig(device="cpu", size=128, flops=False, timing=plan, **options)
+    cfg = RunConfig(**{"device": "cpu", "size": 128, "flops": False, "timing": plan, **options})
     document = run_benchmark([SPEC], cfg, build=build)
     return parse(document), models[0]
 
@@ -78,13 +78,19 @@ def test_with_breakdown_the_forward_and_end_to_end_are_timed_by_calls_of_their_o
 
 
 def test_the_run_records_its_wall_time_its_phases_and_how_its_peak_was_measured():
-    document, _ = run()
+    document, _ = run(flops=True)
     run_time = document["run_time"]
     phases = run_time["phases_s"]
     assert set(phases) == {"build", "count", "peak", "warmup", "timing", "other"}
     assert all(seconds >= 0 for seconds in phases.values())
     assert sum(phases.values()) == pytest.approx(run_time["wall_s"], abs=0.01)
     peak = document["peak"]
-    assert peak["gflops_per_s"] == max(s["gflops_per_s"] for s in peak["shapes"])
+    # read before the timing (each shape) and through it (the fastest shape): the better one
+    before = max(peak["shapes"], key=lambda s: s["gflops_per_s"])
+    probe = peak["probe"]
+    assert (probe["m"], probe["k"], probe["n"]) == (before["m"], before["k"], before["n"])
+    assert peak["gflops_per_s"] == max(before["gflops_per_s"], probe["gflops_per_s"])
+    assert probe["calls"] == ITERS  # a workload of the rounds, sampled as the models are
+    assert "probe" not in run()[0]["peak"]  # without FLOPs no row is held to a peak
     assert document["peak_gflops_per_s"] == peak["gflops_per_s"]
     assert peak["threads"] == torch.get_num_threads() and peak["dtype"] == "float32"

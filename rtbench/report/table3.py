@@ -149,10 +149,18 @@ def peak_text(document: dict) -> str:
     if not peak:  # a /2 run: one matmul, timed after the models
         return f"Peak: {document['peak_gflops_per_s']:.1f} GFLOP/s (one large matmul, same run)."
     best = max(peak["shapes"], key=lambda s: s["gflops_per_s"])
-    return (
+    before = best["gflops_per_s"]
+    text = (
         f"Peak: {peak['gflops_per_s']:.1f} GFLOP/s, the best of {len(peak['shapes'])} matmul "
         f"shapes in {peak['dtype']} ({best['m']}x{best['k']}x{best['n']} fastest), each the "
-        f"fastest of {peak['repeats']} calls, {peak['when']}."
+        f"fastest of {peak['repeats']} calls, {peak['when']}"
+    )
+    probe = peak.get("probe")
+    if not probe:
+        return text + "."
+    return text + (
+        f": {before:.1f} GFLOP/s before, {probe['gflops_per_s']:.1f} through the timing (the "
+        f"fastest of {probe['calls']} calls interleaved with the models)."
     )
 
 
