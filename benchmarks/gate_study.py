@@ -25,7 +25,8 @@ every variant's whole detector at 256x256, 12 samples each, on the CPU; about 2-
 on 2 idle cores. --make-baseline measures a baseline on this machine first (idle, the same
 workload unless --size, --iters or --variants say otherwise); --baselines K makes K of them, and
 the checks of each condition go round them. Everything goes to --out (default
-results/gate-study-<time>/): the baselines made, and study.json with every check's verdicts.
+results/gate-study-<time>/): the baselines made, study.json with every check's verdicts, and
+runs/ with every check's runs (rtbench.check.judge judges them again under another rule).
 
     python benchmarks/gate_study.py                        # against the committed baseline
     python benchmarks/gate_study.py --make-baseline        # against this machine's own baseline
@@ -156,7 +157,7 @@ def main() -> None:
 
     started = dt.datetime.now()
     out = args.out or Path("results") / f"gate-study-{started:%Y%m%d-%H%M%S}"
-    out.mkdir(parents=True, exist_ok=True)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
     specs = load_variants()
     making = args.make_baseline or args.size or args.iters or args.variants or args.baselines > 1
     files = list(args.baseline or ([] if making else [DEFAULT_BASELINE]))
@@ -180,14 +181,19 @@ def main() -> None:
             for i in range(args.checks):
                 baseline = baselines[i % len(baselines)]
                 start = time.monotonic()
-                report = run_check(baseline, specs, build=build).report
+                checked = run_check(baseline, specs, build=build)
                 seconds = time.monotonic() - start
+                report = checked.report
+                # the runs too: a later rule can judge them again (rtbench.check.judge)
+                runs_file = out / "runs" / f"{condition}-{i + 1}.json"
+                write_json(runs_file, run_set(list(checked.runs), checked.runs[0]["created"]))
                 verdict = {r.variant: r.verdict.value for r in report.rows}
                 slowed = {r.variant for r in report.rows if r.failed}
                 record = {
                     "condition": condition,
                     "factor": args.factor if condition.startswith("slow") else 1.0,
                     "baseline": str(files[i % len(files)]),
+                    "runs_file": str(runs_file),
                     "runs": report.runs[1],
                     "outcome": report.outcome.value,
                     "failed": report.failed,

@@ -180,6 +180,16 @@ def test_a_uniformly_slower_machine_passes():
     assert report.outcome == Outcome.PASS
 
 
+def test_a_host_that_runs_everything_faster_by_hours_passes_and_one_far_off_is_in_doubt():
+    """Quiet runs of one machine took 46 and 75 ms for the calibration at different hours, the
+    models alike: a check then must still pass. At 2.5x the calibration is in doubt and nothing
+    passes (contention, or another machine)."""
+    faster = run_check(runs(1000, 8), load_variants(), Runs(0, machine=1 / 1.63))
+    assert faster.report.outcome == Outcome.PASS and faster.report.doubt is None
+    far = run_check(runs(1000, 8), load_variants(), Runs(0, machine=1 / 2.5))
+    assert far.report.doubt is not None and far.report.outcome == Outcome.INCONCLUSIVE
+
+
 def test_on_a_busy_machine_a_shared_slowdown_is_inconclusive_never_a_pass_nor_a_failure():
     loaded = Runs(0, shared=1.4)
 
