@@ -8,7 +8,8 @@ Runs --checks checks against one baseline in each condition:
                      starts and kills)
     memory           unchanged code beside one thread copying 320 MB arrays in a loop (numpy):
                      memory bandwidth taken, where the busy loop takes a core
-    slow             --slow-variant made --factor times slower (benchmarks/inject.py), idle
+    slow             --slow-variant made --factor times slower (benchmarks/inject.py), idle;
+                     or, with --slow-part, that part of every variant (a shared part)
     slow+neighbour   the same, beside the busy loop
     slow+memory      the same, beside the memory-bound neighbour
 
@@ -54,10 +55,12 @@ from rtbench.cli.measuring import (
     DEFAULT_BASELINE,
     GATE_ITERS,
     GATE_SIZE,
+    GATE_THREADS,
     GATE_WARMUP_S,
 )
 from rtbench.config import RunConfig, TimingPlan
 from rtbench.files import write_json
+from rtbench.gate import DEFAULTS, Settings
 from rtbench.models.build import build_model
 from rtbench.report.gate import note, warnings
 from rtbench.results import load_runs, run_set
@@ -88,10 +91,11 @@ def make_baseline(args, specs: dict) -> list[dict]:
     """A baseline as `rtbench baseline` makes it: BASELINE_RUNS runs, each in its own process."""
     names = [spec.name for spec in select(specs, args.variants or ["all"])]  # `all`: Table 3
     timing = TimingPlan(iters=args.iters or GATE_ITERS, min_time_s=GATE_WARMUP_S)
-    cfg = RunConfig(device="cpu", size=args.size or GATE_SIZE, timing=timing,
-                    end_to_end=False)  # `baseline`'s  # fmt: skip
+    cfg = RunConfig(device="cpu", size=args.size or GATE_SIZE, timing=timing, end_to_end=False,
+                    threads=args.threads or GATE_THREADS)  # `baseline`'s  # fmt: skip
     print(f"measuring a baseline: {', '.join(names)} at {cfg.size}x{cfg.size}, {timing.iters} "
-          f"samples each, {BASELINE_RUNS} runs", flush=True)  # fmt: skip
+          f"samples each, {cfg.threads or 'default'} threads, {BASELINE_RUNS} runs",
+          flush=True)  # fmt: skip
     measure = measure_runs(specs)
     return [measure(names, cfg if i == 0 else cfg.with_(flops=False))
             for i in range(BASELINE_RUNS)]  # fmt: skip
@@ -103,25 +107,36 @@ def describe(report) -> str:
     return f"{report.runs[1]} runs; " + (", ".join(words) or "nothing slower")
 
 
+def tally(failed: set[str], slowed: set[str]) -> tuple[bool, bool]:
+    """(false alarm, caught) of a check whose `failed` variants failed where `slowed` were slowed
+    (none in an unchanged condition): a failure of anything not slowed is a false alarm."""
+    return bool(failed - slowed), bool(failed & slowed)
+
+
 def checks_of(study: dict) -> list[dict]:
-    """A study's checks, each with the slowdown it was measured under (older studies kept the
-    factor once, for every slow condition)."""
-    return [{"factor": study["factor"] if c["condition"].startswith("slow") else 1.0, **c}
+    """A study's checks, each with the slowdown it was measured under and what it slowed (older
+    studies kept both once, for every slow condition)."""
+    slow = lambda c: c["condition"].startswith("slow")  # noqa: E731
+    return [{"factor": study["factor"] if slow(c) else 1.0,
+             "slowed": study.get("slow_variant", "E") if slow(c) else "-", **c}
             for c in study["checks"]]  # fmt: skip
 
 
 def summary(checks: list[dict]) -> str:
     """Per condition and slowdown: false alarms, catches, inconclusive checks, check times."""
-    lines = ["| condition | slowdown | checks | baselines | false alarms | caught | inconclusive "
-             "| median s | max s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
-    groups: dict[tuple[str, float], list[dict]] = {}
+    lines = ["| condition | slowed | slowdown | checks | baselines | false alarms | caught "
+             "| inconclusive | median s | max s |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    groups: dict[tuple[str, str, float], list[dict]] = {}
     for check in checks:
-        groups.setdefault((check["condition"], check["factor"]), []).append(check)
-    for (condition, factor), done in groups.items():
+        key = (check["condition"], check.get("slowed", "-"), check["factor"])
+        groups.setdefault(key, []).append(check)
+    for (condition, slowed, factor), done in groups.items():
         seconds = sorted(c["seconds"] for c in done)
         caught = f"{sum(c['caught'] for c in done)}" if condition.startswith("slow") else "-"
         lines.append(
-            f"| {condition} | {factor:g}x | {len(done)} | {len({c['baseline'] for c in done})} "
+            f"| {condition} | {slowed} | {factor:g}x | {len(done)} "
+            f"| {len({c['baseline'] for c in done})} "
             f"| {sum(c['false_alarm'] for c in done)} | {caught} "
             f"| {sum(c['inconclusive'] for c in done)} | {seconds[len(seconds) // 2]:.0f} "
             f"| {seconds[-1]:.0f} |"
@@ -141,11 +156,21 @@ def main() -> None:
     parser.add_argument("--size", type=int, help="baseline input side (implies --make-baseline)")
     parser.add_argument("--iters", type=int, help="baseline samples (implies --make-baseline)")
     parser.add_argument("--variants", nargs="+", help="baseline variants (implies --make-baseline)")
+    parser.add_argument("--threads", type=int,
+                        help=f"baseline CPU threads (default {GATE_THREADS}, the gate's; implies "
+                        "--make-baseline); the checks measure as their baseline did")  # fmt: skip
     parser.add_argument("--slow-variant", default="E", help="the variant slowed in slow conditions")
+    parser.add_argument("--slow-part", choices=("backbone", "decoder"),
+                        help="slow this part of every variant instead (a shared part): caught "
+                        "when any variant fails")  # fmt: skip
     parser.add_argument("--factor", type=float, default=1.5)
     parser.add_argument("--baselines", type=int, default=1,
                         help="independently made baselines (implies --make-baseline when > 1); "
                         "the checks of a condition go round them")  # fmt: skip
+    parser.add_argument("--budget", type=float, default=DEFAULTS.budget_s,
+                        help="each check's budget, seconds (rtbench check --budget)")  # fmt: skip
+    parser.add_argument("--max-runs", type=int, default=DEFAULTS.max_runs,
+                        help="each check's most runs (rtbench check --max-runs)")  # fmt: skip
     parser.add_argument("--out", type=Path, help="folder for the baseline made and study.json")
     parser.add_argument("--summary", type=Path, nargs="+", metavar="STUDY_JSON",
                         help="measure nothing: the table of study.json files written")  # fmt: skip
@@ -159,7 +184,8 @@ def main() -> None:
     out = args.out or Path("results") / f"gate-study-{started:%Y%m%d-%H%M%S}"
     (out / "runs").mkdir(parents=True, exist_ok=True)
     specs = load_variants()
-    making = args.make_baseline or args.size or args.iters or args.variants or args.baselines > 1
+    making = (args.make_baseline or args.size or args.iters or args.variants or args.threads
+              or args.baselines > 1)  # fmt: skip
     files = list(args.baseline or ([] if making else [DEFAULT_BASELINE]))
     if making:
         made = [out / f"baseline-{k + 1}.json" for k in range(args.baselines)]
@@ -171,9 +197,12 @@ def main() -> None:
     if args.slow_variant not in {row["variant"] for row in baselines[0][0]["rows"]}:
         parser.error(f"--slow-variant {args.slow_variant} is not in the baseline")
 
-    study = {"baselines": list(map(str, files)), "slow_variant": args.slow_variant,
-             "factor": args.factor, "checks": []}  # fmt: skip
-    slow = slowed_builder(args.factor, variant=args.slow_variant)
+    settings = Settings(budget_s=args.budget, max_runs=args.max_runs)
+    slowed_what = f"{args.slow_part} (shared)" if args.slow_part else args.slow_variant
+    study = {"baselines": list(map(str, files)), "slow_variant": slowed_what,
+             "factor": args.factor, "settings": settings.model_dump(), "checks": []}  # fmt: skip
+    slow = (slowed_builder(args.factor, part=args.slow_part) if args.slow_part
+            else slowed_builder(args.factor, variant=args.slow_variant))  # fmt: skip
     for condition in args.conditions:
         build = slow if condition.startswith("slow") else build_model
         kind = condition.removeprefix("slow").removeprefix("+")
@@ -181,14 +210,18 @@ def main() -> None:
             for i in range(args.checks):
                 baseline = baselines[i % len(baselines)]
                 start = time.monotonic()
-                checked = run_check(baseline, specs, build=build)
+                checked = run_check(baseline, specs, settings=settings, build=build)
                 seconds = time.monotonic() - start
                 report = checked.report
                 # the runs too: a later rule can judge them again (rtbench.check.judge)
                 runs_file = out / "runs" / f"{condition}-{i + 1}.json"
                 write_json(runs_file, run_set(list(checked.runs), checked.runs[0]["created"]))
                 verdict = {r.variant: r.verdict.value for r in report.rows}
-                slowed = {r.variant for r in report.rows if r.failed}
+                is_slow = condition.startswith("slow")
+                # a shared part slows every variant: any of them failing is a catch
+                meant = {r.variant for r in report.rows} if args.slow_part else {args.slow_variant}
+                false_alarm, caught = tally({r.variant for r in report.rows if r.failed},
+                                            meant if is_slow else set())  # fmt: skip
                 record = {
                     "condition": condition,
                     "factor": args.factor if condition.startswith("slow") else 1.0,
@@ -197,8 +230,9 @@ def main() -> None:
                     "runs": report.runs[1],
                     "outcome": report.outcome.value,
                     "failed": report.failed,
-                    "false_alarm": bool(slowed - {args.slow_variant}),
-                    "caught": args.slow_variant in slowed,
+                    "slowed": slowed_what if is_slow else "-",
+                    "false_alarm": false_alarm,
+                    "caught": caught,
                     "inconclusive": report.outcome.value == "inconclusive",
                     "seconds": seconds,
                     "verdicts": verdict,

@@ -39,7 +39,7 @@ def test_the_study_summary_counts_each_condition_and_slowdown_apart(tmp_path, mo
         check("idle", "b1", 100), check("idle", "b2", 140, false_alarm=True),
         check("idle", "b1", 200, inconclusive=True),
         check("slow", "b1", 80, caught=True), check("slow", "b2", 90, caught=True)]}  # fmt: skip
-    new = {"factor": 1.1, "checks": [
+    new = {"factor": 1.1, "slow_variant": "backbone (shared)", "checks": [
         {**check("slow", "b1", 120, caught=True), "factor": 1.1},
         {**check("slow", "b2", 300, inconclusive=True), "factor": 1.1}]}  # fmt: skip
     files = []
@@ -53,8 +53,29 @@ def test_the_study_summary_counts_each_condition_and_slowdown_apart(tmp_path, mo
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| idle")
             or line.startswith("| slow")]  # fmt: skip
     # condition, slowdown, checks, baselines, false alarms, caught, inconclusive, median s, max s
+    # condition, slowed, slowdown, checks, baselines, false alarms, caught, inconclusive, median
+    # s, max s; the older study named no slowed variant: E, as it then always was
     assert rows == [
-        "| idle | 1x | 3 | 2 | 1 | - | 1 | 140 | 200 |",
-        "| slow | 1.2x | 2 | 2 | 0 | 2 | 0 | 90 | 90 |",
-        "| slow | 1.1x | 2 | 2 | 0 | 1 | 1 | 300 | 300 |",
+        "| idle | - | 1x | 3 | 2 | 1 | - | 1 | 140 | 200 |",
+        "| slow | E | 1.2x | 2 | 2 | 0 | 2 | 0 | 90 | 90 |",
+        "| slow | backbone (shared) | 1.1x | 2 | 2 | 0 | 1 | 1 | 300 | 300 |",
     ]
+
+
+@pytest.mark.parametrize(
+    "failed, slowed, expected",
+    [
+        (set(), set(), (False, False)),  # unchanged, nothing failed
+        ({"E"}, set(), (True, False)),  # unchanged: any failure is a false alarm, E's too
+        ({"E"}, {"E"}, (False, True)),
+        ({"B", "E"}, {"E"}, (True, True)),
+        ({"A"}, {"A", "B", "E"}, (False, True)),  # a shared part: any variant failing catches
+        (set(), {"E"}, (False, False)),  # missed
+    ],
+)
+def test_a_check_is_tallied_a_false_alarm_when_anything_not_slowed_failed(
+    failed, slowed, expected, monkeypatch
+):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    study = runpy.run_path(str(BENCHMARKS / "gate_study.py"))
+    assert study["tally"](failed, slowed) == expected
