@@ -15,7 +15,13 @@ import pytest
 from inject import slowed_builder
 
 from rtbench.check import measure_runs, run_check
-from rtbench.cli.measuring import BASELINE_RUNS, GATE_ITERS, GATE_SIZE, GATE_WARMUP_S
+from rtbench.cli.measuring import (
+    BASELINE_RUNS,
+    GATE_ITERS,
+    GATE_SIZE,
+    GATE_THREADS,
+    GATE_WARMUP_S,
+)
 from rtbench.config import RunConfig, TimingPlan
 from rtbench.gate import GateReport, Outcome, Verdict
 from rtbench.measure.load import contention_signs
@@ -29,6 +35,7 @@ CFG = RunConfig(
     size=GATE_SIZE,
     device="cpu",
     end_to_end=False,
+    threads=GATE_THREADS,
     timing=TimingPlan(iters=GATE_ITERS, min_time_s=GATE_WARMUP_S),
 )  # `baseline`'s
 

@@ -160,6 +160,7 @@ class LoadRecord(_Record):
     """How busy the machine was (rtbench.measure.load); a figure the OS does not report is null."""
 
     cpu_count: int | None = None
+    threads: int | None = None  # the run's compute threads (absent before: one per core)
     load_per_core_before: Fraction | None = None  # 1-minute load / cores, as the run started
     load_per_core_after: Fraction | None = None  # same as it ended, the run's threads included
     steal_fraction: Fraction | None = None  # CPU time the hypervisor gave others, while timing

@@ -237,7 +237,9 @@ def _run(
         },
         "peak_gflops_per_s": peak["gflops_per_s"],
         "peak": peak,
-        "load": load.load_record(start, timing_start, timing_end, calibration.samples_ms),
+        "load": load.load_record(
+            start, timing_start, timing_end, calibration.samples_ms, torch.get_num_threads()
+        ),  # fmt: skip
         "run_time": phases.record(),
         "rows": rows,
     }

@@ -95,6 +95,10 @@ def test_the_baseline_is_a_run_set_and_says_what_it_can_see(measured):
     assert all(isinstance(r["params"], int) for r in first["rows"])  # sizes: the first run
     assert all(run["config"]["flops"] is False for run in later)  # the later ones time only
     assert len({run["protocol"]["order_seed"] for run in document["runs"]}) == 3
+    # one thread (the gate's workload): a neighbour takes a spare core, not a thread's time
+    assert {(run["config"]["threads"], run["load"]["threads"]) for run in document["runs"]} == {
+        (1, 1)
+    }
     assert "A (eager): a check catches" in output
 
 

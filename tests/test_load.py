@@ -94,6 +94,38 @@ def test_thresholds(changes, busy, drifted):
     assert set(contention_signs(record)) == busy - {"load_per_core_before"}
 
 
+@pytest.mark.parametrize(
+    ("cores", "threads", "others", "busy"),
+    [
+        # a thread on every core: the others' share itself, as always
+        (2, 2, 0.30, True),
+        (2, None, 0.30, True),  # threads not recorded (older runs): one per core
+        # one thread on 2 cores, a busy loop on the other: the spare core took it all
+        (2, 1, 0.50, False),
+        # one thread, others wanting 1.3 of the 2 cores: 0.3 of a core competes with the thread
+        (2, 1, 0.65, True),
+        # 2 threads on 8 cores, others on 6.4 of them: 0.4 over the 6 spare, 0.2 per thread
+        (8, 2, 0.80, False),
+        # others on 7 of 8: one core over, half of it per thread
+        (8, 2, 0.875, True),
+    ],
+)
+def test_only_what_the_spare_cores_could_not_take_competes(cores, threads, others, busy):
+    """A run on fewer threads than cores leaves cores spare for other work; the limit (a quarter)
+    applies to what competes with each of its threads: (others x cores - spare cores) / threads."""
+    record = QUIET | {"cpu_count": cores, "threads": threads, "others_cpu_fraction": others}
+    assert ("others_cpu_fraction" in contention_signs(record)) == busy
+    assert ("others_cpu_fraction" in busy_signs(record)) == busy
+    # steal is taken from every vCPU alike: spare cores do not absorb it
+    assert "steal_fraction" in contention_signs(record | {"steal_fraction": 0.06})
+
+
+def test_the_load_record_names_the_threads_it_ran_on():
+    nothing = Snapshot(0.0, None, None, 0.0)
+    assert load_record(nothing, nothing, nothing, [], threads=1)["threads"] == 1
+    assert load_record(nothing, nothing, nothing, [])["threads"] is None
+
+
 def test_older_documents_without_load_still_validate_and_a_bad_load_does_not():
     document = {
         "schema": "rtbench.results/2",

@@ -32,10 +32,16 @@ DEFAULT_BASELINE = DEFAULT_RESULTS_DIR / "baseline-cpu.json"
 GATE_SIZE = 256  # the gate runs whole detectors at a reduced size: minutes, not tens of minutes
 # The gate's runs: 12 samples a variant (a run's median to about 1%, below the 2-4% runs move
 # by), warm-up capped at 1 s a workload (eager CPU models settle in a call or two), forward
-# latency only. A run of the six detectors then takes about 30 s on 2 cores, with end-to-end
-# latency, 20 samples and 2 s of warm-up about 50 s.
+# latency only, on one thread (below). A run of the six detectors then takes 40-50 s on a 2-core
+# AMD EPYC (about 25 s on its 2 threads).
 GATE_ITERS = 12
 GATE_WARMUP_S = 1.0
+# One thread, where the machine has more cores: the cores left spare take a neighbour's work
+# (another CI job, a busy loop) instead of it stealing time from a thread every parallel op waits
+# for. On 2 cores beside a busy loop, runs of 2 threads took 5x as long and their figures spread
+# 10x as much as idle (nothing decided in 8 minutes); runs of 1 thread moved by under 2% and
+# caught E slowed 1.2x in 3 minutes (docs/design.md, "The regression gate").
+GATE_THREADS = 1
 BASELINE_RUNS = 8  # runs a baseline holds: fewer left 1 check in 5 of unchanged code undecided
 CACHE = ".cache"  # exported graphs and engines, inside the results folder, reused across runs
 
@@ -81,7 +87,12 @@ def compare(
 @app.command()
 @user_errors
 @run_options(
-    device="cpu", size=GATE_SIZE, iters=GATE_ITERS, min_time=GATE_WARMUP_S, end_to_end=False
+    device="cpu",
+    size=GATE_SIZE,
+    iters=GATE_ITERS,
+    min_time=GATE_WARMUP_S,
+    end_to_end=False,
+    threads=GATE_THREADS,
 )
 def baseline(
     variants: Variants = None,

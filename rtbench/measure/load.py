@@ -5,8 +5,10 @@ much the calibration workload drifted within the run.
 Latency on a shared machine is not the model's alone: with rtbench's threads on every core, any
 other runnable thread makes one of them wait, and a parallel op waits for its slowest thread. A
 busy machine made latencies 6-9x the idle figures and flipped two of section 5.2's claims; a
-busy-loop neighbour moved single variants by up to 30% against the calibration (issue 11). The
-record says so in results.json; reports and the gate word it (rtbench.report.vocabulary).
+busy-loop neighbour moved single variants by up to 30% against the calibration (issue 11). With
+fewer threads than cores (the gate's runs take one), the cores left spare absorb other work
+first: only what they cannot take competes. The record says so in results.json; reports and the
+gate word it (rtbench.report.vocabulary).
 """
 
 import os
@@ -20,7 +22,9 @@ import numpy as np
 # Past these the machine was busy. Load and the others' CPU share are per core, so they read
 # alike on 2 cores and on 64: a quarter means that, on average, one core in four ran someone
 # else's work, so each of rtbench's threads (one per core) waited for a core often enough to
-# move medians by several percent and single variants by tens of percent.
+# move medians by several percent and single variants by tens of percent. With fewer threads
+# than cores, the limit applies to what the spare cores could not take, per rtbench thread: a
+# busy loop beside a one-thread run on 2 cores moved no variant by more than 2% (issue 24).
 BUSY_LOAD_PER_CORE = 0.25
 BUSY_OTHERS_CPU = 0.25
 BUSY_STEAL = 0.05  # 5% of the CPU taken by the hypervisor for other guests: a shared host
@@ -68,14 +72,20 @@ def parse_proc_stat(text: str) -> tuple[int, int, int] | None:
 
 
 def load_record(
-    start: Snapshot, timing_start: Snapshot, timing_end: Snapshot, calibration_ms: list[float]
+    start: Snapshot,
+    timing_start: Snapshot,
+    timing_end: Snapshot,
+    calibration_ms: list[float],
+    threads: int | None = None,
 ) -> dict:
     """results.json's `load`: load per core as the run started (before building anything) and as
-    it ended; steal and the other processes' share of the CPU over the timing; calibration drift.
-    The load after the run includes the run's own threads; the CPU shares do not."""
+    it ended; steal and the other processes' share of the CPU over the timing; calibration drift;
+    the threads the run computed on. The load after the run includes the run's own threads; the
+    CPU shares do not."""
     cores = os.cpu_count() or 1
     record = {
         "cpu_count": cores,
+        "threads": threads,
         "load_per_core_before": _per_core(start.load_1min, cores),
         "load_per_core_after": _per_core(timing_end.load_1min, cores),
         "steal_fraction": None,
@@ -115,12 +125,24 @@ def busy_signs(record: dict | None) -> dict[str, float]:
         "others_cpu_fraction": BUSY_OTHERS_CPU,
         "steal_fraction": BUSY_STEAL,
     }
-    signs = {k: record[k] for k, limit in limits.items() if (record.get(k) or 0.0) > limit}
+    competing = {k: competing_share(record.get(k), record) for k in limits}
+    competing["steal_fraction"] = record.get("steal_fraction")  # taken from every vCPU alike
+    signs = {k: record[k] for k, limit in limits.items() if (competing[k] or 0.0) > limit}
     if record.get("others_cpu_fraction") is not None and not signs.keys() & _WHILE_TIMING:
         # Measured while timing, nobody else ran: a high load as the run started was what ran
         # just before it (the previous command of a script), not contention.
         return {}
     return signs
+
+
+def competing_share(share: float | None, record: dict) -> float | None:
+    """Of other work's `share` of all cores, what competed with the run's threads, per thread:
+    the part the cores it left spare could not take. With a thread on every core (or the threads
+    not recorded, as before they were), the share itself."""
+    cores, threads = record.get("cpu_count"), record.get("threads")
+    if share is None or not cores or not threads or threads >= cores:
+        return share
+    return max(0.0, share * cores - (cores - threads)) / threads
 
 
 def contention_signs(record: dict | None) -> dict[str, float]:
