@@ -94,8 +94,7 @@ def make_baseline(args, specs: dict) -> list[dict]:
     cfg = RunConfig(device="cpu", size=args.size or GATE_SIZE, timing=timing, end_to_end=False,
                     threads=args.threads or GATE_THREADS)  # `baseline`'s  # fmt: skip
     print(f"measuring a baseline: {', '.join(names)} at {cfg.size}x{cfg.size}, {timing.iters} "
-          f"samples each, {cfg.threads or 'default'} threads, {BASELINE_RUNS} runs",
-          flush=True)  # fmt: skip
+          f"samples each, {cfg.threads} thread(s), {BASELINE_RUNS} runs", flush=True)  # fmt: skip
     measure = measure_runs(specs)
     return [measure(names, cfg if i == 0 else cfg.with_(flops=False))
             for i in range(BASELINE_RUNS)]  # fmt: skip
@@ -204,7 +203,8 @@ def main() -> None:
     slow = (slowed_builder(args.factor, part=args.slow_part) if args.slow_part
             else slowed_builder(args.factor, variant=args.slow_variant))  # fmt: skip
     for condition in args.conditions:
-        build = slow if condition.startswith("slow") else build_model
+        is_slow = condition.startswith("slow")
+        build = slow if is_slow else build_model
         kind = condition.removeprefix("slow").removeprefix("+")
         with neighbour(kind) if kind in NEIGHBOURS else nullcontext():
             for i in range(args.checks):
@@ -217,14 +217,13 @@ def main() -> None:
                 runs_file = out / "runs" / f"{condition}-{i + 1}.json"
                 write_json(runs_file, run_set(list(checked.runs), checked.runs[0]["created"]))
                 verdict = {r.variant: r.verdict.value for r in report.rows}
-                is_slow = condition.startswith("slow")
                 # a shared part slows every variant: any of them failing is a catch
                 meant = {r.variant for r in report.rows} if args.slow_part else {args.slow_variant}
                 false_alarm, caught = tally({r.variant for r in report.rows if r.failed},
                                             meant if is_slow else set())  # fmt: skip
                 record = {
                     "condition": condition,
-                    "factor": args.factor if condition.startswith("slow") else 1.0,
+                    "factor": args.factor if is_slow else 1.0,
                     "baseline": str(files[i % len(files)]),
                     "runs_file": str(runs_file),
                     "runs": report.runs[1],

@@ -125,9 +125,10 @@ def busy_signs(record: dict | None) -> dict[str, float]:
         "others_cpu_fraction": BUSY_OTHERS_CPU,
         "steal_fraction": BUSY_STEAL,
     }
-    competing = {k: competing_share(record.get(k), record) for k in limits}
-    competing["steal_fraction"] = record.get("steal_fraction")  # taken from every vCPU alike
-    signs = {k: record[k] for k, limit in limits.items() if (competing[k] or 0.0) > limit}
+    shares = {k: record.get(k) for k in limits}
+    for key in ("load_per_core_before", "others_cpu_fraction"):  # steal takes from every vCPU
+        shares[key] = competing_share(shares[key], record)
+    signs = {k: record[k] for k, limit in limits.items() if (shares[k] or 0.0) > limit}
     if record.get("others_cpu_fraction") is not None and not signs.keys() & _WHILE_TIMING:
         # Measured while timing, nobody else ran: a high load as the run started was what ran
         # just before it (the previous command of a script), not contention.
