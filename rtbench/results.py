@@ -26,7 +26,8 @@ Version history:
   not by calls of its own (`"separate"`); `peak` says how `peak_gflops_per_s` was measured (the
   best of several matmul shapes, before the timings; a /2 run timed one matmul after them); and
   `run_time` gives the run's wall time and its phases; later `peak.probe` (the fastest shape read
-  through the timing rounds too; the peak is then the better reading). `config.base` and each
+  through the timing rounds too; the peak is then the better reading), and each peak shape's
+  `kernel` (a convolution among the shapes; absent: a matmul). `config.base` and each
   row's `base` (`--base`: the model the variants' encoder designs were applied to; absent or
   null: Table 3's RT-DETR-R50, as every run before measured). A /2 document loads as it is, its
   rows read as `"separate"`, its `peak`, `run_time` and `base` absent.
@@ -170,9 +171,13 @@ class LoadRecord(_Record):
 
 
 class PeakShape(_Record):
+    """An m x k by k x n product; with a `kernel`, the convolution it stands for (m pixels, k =
+    channels in x kernel^2, n channels out); absent or null: a matmul (every run before)."""
+
     m: int
     k: int
     n: int
+    kernel: int | None = None
     gflops_per_s: Annotated[float, Field(gt=0)]
 
 

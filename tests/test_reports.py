@@ -405,3 +405,7 @@ def test_the_run_time_and_how_the_peak_was_measured_are_in_the_report():
             "each the fastest of 5 calls, before timing, and through it: 80.0 GFLOP/s before, "
             "95.0 through the timing (the fastest of 16 calls interleaved with the models).")  \
         in caption  # fmt: skip
+    # convolutions among the shapes (since they were): said, and the kernel of the fastest
+    doc["peak"]["shapes"][1]["kernel"] = 3
+    assert ("the best of 2 matmul and conv shapes in float32 (6400x256x256 as a 3x3 conv "
+            "fastest)") in detail_caption(doc)

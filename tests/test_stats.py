@@ -154,10 +154,19 @@ def test_the_peak_is_the_best_of_its_shapes_and_what_the_machine_can_do():
     g = peak["gflops_per_s"]
     assert math.isfinite(g)
     assert MIN_GFLOPS < g < (os.cpu_count() or 1) * MAX_FP32_FLOPS_PER_CORE / 1e9
-    # each shape as declared, or halved where one call would take too long (a busy machine)
-    for shape, (m, k, n) in zip(peak["shapes"], CPU_SHAPES, strict=True):
-        halvings = (m // shape["m"]).bit_length() - 1
-        assert (shape["m"], shape["k"], shape["n"]) == (m >> halvings, k >> halvings, n >> halvings)
+    # each shape as declared, or halved where one call would take too long (a busy machine):
+    # a matmul's every side, a convolution's side (a quarter of its pixels) and its channels
+    kinds = {s["kernel"] for s in peak["shapes"]}
+    assert None in kinds and {1, 3} <= kinds  # matmuls and the convolutions models run
+    for shape, (m, k, n, kernel) in zip(peak["shapes"], CPU_SHAPES, strict=True):
+        halvings = (n // shape["n"]).bit_length() - 1
+        per_side = 4 if kernel else 2
+        assert (shape["m"], shape["k"], shape["n"], shape["kernel"]) == (
+            m // per_side**halvings,
+            k >> halvings,
+            n >> halvings,
+            kernel,
+        )
     assert g == max(s["gflops_per_s"] for s in peak["shapes"])
     assert peak["threads"] == torch.get_num_threads() and peak["repeats"] == 2
 
@@ -171,7 +180,7 @@ def test_the_peak_read_through_the_timing_is_kept_when_it_is_the_better_reading(
                          {"m": 1000, "k": 1000, "n": 1000, "gflops_per_s": 200.0}]}  # fmt: skip
     faster = with_probe(before, [10.0, 8.0, 12.0])
     assert faster["gflops_per_s"] == pytest.approx(250.0)
-    assert faster["probe"] == {"m": 1000, "k": 1000, "n": 1000, "calls": 3,
+    assert faster["probe"] == {"m": 1000, "k": 1000, "n": 1000, "kernel": None, "calls": 3,
                                "gflops_per_s": pytest.approx(250.0)}  # fmt: skip
     assert faster["shapes"] == before["shapes"] and "3 times" in faster["method"]
     slower = with_probe(before, [20.0, 25.0])
@@ -184,20 +193,38 @@ def test_the_peak_probe_multiplies_the_fastest_shape():
     before = {"shapes": [{"m": 64, "k": 32, "n": 16, "gflops_per_s": 9.0},
                          {"m": 8, "k": 8, "n": 8, "gflops_per_s": 1.0}]}  # fmt: skip
     step = probe_step(before, torch.device("cpu"), torch.float32)
-    step()
-    a, b, out = (cell.cell_contents for cell in step.__closure__)  # its operands, multiplied
+    out = step()
+    a, b, _ = (cell.cell_contents for cell in step.__closure__)  # its operands, multiplied
     assert a.shape == (64, 32) and b.shape == (32, 16)
     assert torch.allclose(out, a @ b)
+
+
+def test_a_convolution_shape_is_the_product_it_lowers_to():
+    """The fastest shape a 3x3 convolution of a 4x4 map (m 16 pixels, k 2 channels x 9, n 5):
+    its output equals the unfolded input (16 pixels x 18 taps) times the weights (18 x 5)."""
+    before = {"shapes": [{"m": 16, "k": 18, "n": 5, "kernel": 3, "gflops_per_s": 9.0}]}
+    step = probe_step(before, torch.device("cpu"), torch.float32)
+    out = step()
+    closure = dict(zip(step.__code__.co_freevars, (c.cell_contents for c in step.__closure__),
+                       strict=True))  # fmt: skip
+    x, w = closure["x"], closure["w"]
+    assert x.shape == (1, 2, 4, 4) and w.shape == (5, 2, 3, 3) and out.shape == (1, 5, 4, 4)
+    columns = torch.nn.functional.unfold(x, 3, padding=1)[0].T  # 16 x 18, as im2col lays it out
+    expected = (columns @ w.reshape(5, 18).T).T.reshape(1, 5, 4, 4)
+    assert torch.allclose(out, expected, atol=1e-5)
 
 
 def test_a_slow_dtype_gets_smaller_peak_shapes_not_a_longer_wait(monkeypatch):
     from rtbench.measure import peak
 
-    monkeypatch.setattr(peak, "_probe_flops_per_s", lambda device, dtype: 1e9)  # 1 GFLOP/s
+    monkeypatch.setattr(peak, "_probe_flops_per_s", lambda device, dtype, kernel: 1e9)  # 1 GFLOP/s
     shapes = peak.measure_peak(torch.device("cpu"), torch.float32, repeats=1)["shapes"]
     # halved until 2 m k n / 1e9 s <= MAX_CALL_S (0.5 s), worked out by hand:
     # 1024^3 2.1 s -> 512^3 0.27 s; 2048^3 17 s -> 1024 -> 512; 6400x256x256 0.84 s -> half;
-    # 1600x2304x256 and 400x4608x512 1.9 s -> half (0.24 s)
+    # 1600x2304x256 and 400x4608x512 1.9 s -> half (0.24 s); a convolution halves its side and
+    # its channels: 80x80 map 256 -> 256 (0.84 s) -> 40x40 128 -> 128; 40x40 256x9 -> 256 and
+    # 20x20 512x9 -> 512 (1.9 s) -> 20x20 128x9 -> 128 and 10x10 256x9 -> 256 (0.12 s)
     assert [(s["m"], s["k"], s["n"]) for s in shapes] == [
-        (512, 512, 512), (512, 512, 512), (3200, 128, 128), (800, 1152, 128), (200, 2304, 256)
+        (512, 512, 512), (512, 512, 512), (3200, 128, 128), (800, 1152, 128), (200, 2304, 256),
+        (1600, 128, 128), (400, 1152, 128), (100, 2304, 256)
     ]  # fmt: skip

@@ -143,6 +143,13 @@ def detail_caption(document: dict) -> str:
     )
 
 
+def shape_text(shape: dict) -> str:
+    """A peak shape as m x k x n, a convolution's kernel named."""
+    product = f"{shape['m']}x{shape['k']}x{shape['n']}"
+    kernel = shape.get("kernel")
+    return product if kernel is None else f"{product} as a {kernel}x{kernel} conv"
+
+
 def peak_text(document: dict) -> str:
     """How the peak that % of peak divides by was measured."""
     peak = document.get("peak")
@@ -150,9 +157,10 @@ def peak_text(document: dict) -> str:
         return f"Peak: {document['peak_gflops_per_s']:.1f} GFLOP/s (one large matmul, same run)."
     best = max(peak["shapes"], key=lambda s: s["gflops_per_s"])
     before = best["gflops_per_s"]
+    kinds = "matmul" if all(s.get("kernel") is None for s in peak["shapes"]) else "matmul and conv"
     text = (
-        f"Peak: {peak['gflops_per_s']:.1f} GFLOP/s, the best of {len(peak['shapes'])} matmul "
-        f"shapes in {peak['dtype']} ({best['m']}x{best['k']}x{best['n']} fastest), each the "
+        f"Peak: {peak['gflops_per_s']:.1f} GFLOP/s, the best of {len(peak['shapes'])} {kinds} "
+        f"shapes in {peak['dtype']} ({shape_text(best)} fastest), each the "
         f"fastest of {peak['repeats']} calls, {peak['when']}"
     )
     probe = peak.get("probe")
