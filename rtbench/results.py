@@ -27,7 +27,8 @@ Version history:
   best of several matmul shapes, before the timings; a /2 run timed one matmul after them); and
   `run_time` gives the run's wall time and its phases; later `peak.probe` (the fastest shape read
   through the timing rounds too; the peak is then the better reading), and each peak shape's
-  `kernel` (a convolution among the shapes; absent: a matmul). `config.base` and each
+  `kernel` (a convolution among the shapes; absent: a matmul), and `peak` null where FLOPs were
+  not counted (no peak measured). `config.base` and each
   row's `base` (`--base`: the model the variants' encoder designs were applied to; absent or
   null: Table 3's RT-DETR-R50, as every run before measured). A /2 document loads as it is, its
   rows read as `"separate"`, its `peak`, `run_time` and `base` absent.

@@ -167,13 +167,15 @@ def _run(
             rows.append(row)
     emit(Event("build", total, total, "built"))
 
-    with phases.timing("peak"):  # before the models' timings, on a machine they leave quiet
-        peak = measure_peak(device, torch_dtype(cfg.dtype))
+    peak = None  # without FLOPs no row is held to a peak (the gate's runs after its first)
+    if cfg.flops:
+        with phases.timing("peak"):  # before the models' timings, on a machine they leave quiet
+            peak = measure_peak(device, torch_dtype(cfg.dtype))
     calibration_step = calibration_workload(
         device, calibration_dtype(device, torch_dtype(cfg.dtype)), cfg.seed
     )
     workloads = {CALIBRATION: Workload(calibration_step, device_clock(device)), **workloads}
-    if cfg.flops:  # the peak, read through the rounds too; without FLOPs no row is held to it
+    if peak is not None:  # the peak, read through the rounds too
         probe = probe_step(peak, device, torch_dtype(cfg.dtype))
         workloads = {PEAK_PROBE: Workload(probe, device_clock(device)), **workloads}
     sampled = 0
@@ -198,7 +200,8 @@ def _run(
     timing_end = load.snapshot()
     calibration = timed.pop(CALIBRATION)
     probed = timed.pop(PEAK_PROBE, None)
-    peak = with_probe(peak, [] if probed is None or probed.error else probed.samples_ms)
+    if peak is not None:
+        peak = with_probe(peak, [] if probed is None or probed.error else probed.samples_ms)
     if calibration.error:
         raise BenchError(f"the calibration workload failed: {calibration.error}")
     for row in rows:
@@ -208,7 +211,8 @@ def _run(
         if result.error:
             row.update(status="error", error=result.error)
             continue
-        row.update(_latency_facts(result, calibration, row.get("gflops"), peak["gflops_per_s"]))
+        row.update(_latency_facts(result, calibration, row.get("gflops"),
+                                  peak and peak["gflops_per_s"]))  # fmt: skip
         key = results.row_key(row)
         for label, facts in row.get("latency_parts", {}).items():
             if facts is None:  # prepared, so timed: its result is under the row's key + label
@@ -235,7 +239,7 @@ def _run(
             **summarize(calibration.samples_ms),
             "samples_ms": calibration.samples_ms,
         },
-        "peak_gflops_per_s": peak["gflops_per_s"],
+        "peak_gflops_per_s": peak and peak["gflops_per_s"],
         "peak": peak,
         "load": load.load_record(
             start, timing_start, timing_end, calibration.samples_ms, torch.get_num_threads()
@@ -306,7 +310,9 @@ def _count(model: nn.Module, inputs, cfg: RunConfig) -> dict:
     return facts
 
 
-def _latency_facts(result: Timed, calibration: Timed, gflops: float | None, peak: float) -> dict:
+def _latency_facts(
+    result: Timed, calibration: Timed, gflops: float | None, peak: float | None
+) -> dict:
     stats = summarize(result.samples_ms)
     normalized = result.relative_to(calibration)
     achieved = gflops / (stats["median_ms"] / 1000) if gflops else None
@@ -315,7 +321,7 @@ def _latency_facts(result: Timed, calibration: Timed, gflops: float | None, peak
         "latency_normalized": statistics.median(normalized),
         "latency_normalized_samples": normalized,
         "achieved_gflops_per_s": achieved,
-        "peak_fraction": achieved / peak if achieved else None,
+        "peak_fraction": achieved / peak if achieved and peak else None,
     }
 
 

@@ -91,6 +91,10 @@ def test_the_run_records_its_wall_time_its_phases_and_how_its_peak_was_measured(
     assert (probe["m"], probe["k"], probe["n"]) == (before["m"], before["k"], before["n"])
     assert peak["gflops_per_s"] == max(before["gflops_per_s"], probe["gflops_per_s"])
     assert probe["calls"] == ITERS  # a workload of the rounds, sampled as the models are
-    assert "probe" not in run()[0]["peak"]  # without FLOPs no row is held to a peak
+    # without FLOPs no row is held to a peak: none is measured (the gate's runs after the first)
+    uncounted = run()[0]
+    assert uncounted["peak"] is None and uncounted["peak_gflops_per_s"] is None
+    assert uncounted["run_time"]["phases_s"]["peak"] == 0.0
+    assert all(row["peak_fraction"] is None for row in uncounted["rows"])
     assert document["peak_gflops_per_s"] == peak["gflops_per_s"]
     assert peak["threads"] == torch.get_num_threads() and peak["dtype"] == "float32"

@@ -388,6 +388,7 @@ def test_the_run_time_and_how_the_peak_was_measured_are_in_the_report():
 
     doc = paper_like()
     assert "one large matmul" in detail_caption(doc)  # an older run: said as it was
+    assert "No peak: FLOPs not counted." in detail_caption(doc | {"peak_gflops_per_s": None})
     doc["peak"] = {"gflops_per_s": 80.0, "dtype": "float32", "threads": 2, "repeats": 5,
                    "when": "before timing", "method": "-",
                    "shapes": [{"m": 1024, "k": 1024, "n": 1024, "gflops_per_s": 60.0},
@@ -407,5 +408,6 @@ def test_the_run_time_and_how_the_peak_was_measured_are_in_the_report():
         in caption  # fmt: skip
     # convolutions among the shapes (since they were): said, and the kernel of the fastest
     doc["peak"]["shapes"][1]["kernel"] = 3
-    assert ("the best of 2 matmul and conv shapes in float32 (6400x256x256 as a 3x3 conv "
-            "fastest)") in detail_caption(doc)
+    assert (
+        "the best of 2 matmul and conv shapes in float32 (6400x256x256 as a 3x3 conv fastest)"
+    ) in detail_caption(doc)

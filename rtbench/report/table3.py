@@ -153,6 +153,8 @@ def shape_text(shape: dict) -> str:
 def peak_text(document: dict) -> str:
     """How the peak that % of peak divides by was measured."""
     peak = document.get("peak")
+    if not peak and document.get("peak_gflops_per_s") is None:
+        return "No peak: FLOPs not counted."
     if not peak:  # a /2 run: one matmul, timed after the models
         return f"Peak: {document['peak_gflops_per_s']:.1f} GFLOP/s (one large matmul, same run)."
     best = max(peak["shapes"], key=lambda s: s["gflops_per_s"])
