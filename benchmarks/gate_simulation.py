@@ -109,6 +109,7 @@ def simulate(model: Model, factor: float, checks: int, baseline_runs: int, seed:
     variants = load_variants()
     counts = {o: 0 for o in Outcome}
     used = []
+    slowed_failed = others_failed = 0  # whose failure a failed check was
     for _ in range(checks):
         baseline = [model.run(rng) for _ in range(baseline_runs)]
         checked = run_check(
@@ -116,10 +117,15 @@ def simulate(model: Model, factor: float, checks: int, baseline_runs: int, seed:
         )
         counts[checked.report.outcome] += 1
         used.append(len(checked.runs))
+        failed = {r.variant for r in checked.report.rows if r.failed}
+        slowed_failed += variant in failed
+        others_failed += bool(failed - {variant})
     return {
         "factor": factor,
         "checks": checks,
         **{o.value: counts[o] for o in Outcome},
+        "slowed_failed": slowed_failed,
+        "others_failed": others_failed,
         "mean_runs": statistics.mean(used),
         "max_runs": max(used),
     }
@@ -212,14 +218,16 @@ def main() -> None:
         f"{args.busy:g}; baseline {args.baseline_runs} runs; {args.checks} checks a row\n"
     )
     print(
-        "| slowdown of " + args.variant + " | fail | pass | inconclusive | mean runs | "
-        "mean check time |"
+        "| slowdown of " + args.variant + " | fail | " + args.variant + " failed | another "
+        "failed | pass | inconclusive | mean runs | mean check time |"
     )
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in table:
         n = r["checks"]
         print(
-            f"| {r['factor']:.2f}x | {r['regression'] / n:.1%} | {r['pass'] / n:.1%} | "
+            f"| {r['factor']:.2f}x | {r['regression'] / n:.1%} | "
+            f"{r.get('slowed_failed', '-')} | {r.get('others_failed', '-')} | "
+            f"{r['pass'] / n:.1%} | "
             f"{r['inconclusive'] / n:.1%} | {r['mean_runs']:.1f} | "
             f"{r['mean_runs'] * args.run_seconds / 60:.1f} min |"
         )
