@@ -10,7 +10,7 @@ The products are matmuls *and convolutions*, because a model's FLOPs are mostly 
 a library need not run both at one speed: PyTorch's CPU matmul is MKL's, its convolutions are
 oneDNN's, and on an AMD EPYC with AVX-512 MKL's sgemm ran at 180-190 GFLOP/s on 2 threads while
 oneDNN's convolutions of the same sizes ran at 350-420 (E's detector read 105% of a matmul-only
-peak there, and 52% of this one). A convolution is recorded as the product it lowers to: m =
+peak there, and 42-51% of this one). A convolution is recorded as the product it lowers to: m =
 pixels, k = in-channels x kernel^2, n = out-channels, with its `kernel` (none: a matmul).
 
 A reading of a second or two is not enough either: on a shared host the machine's speed drifts by
