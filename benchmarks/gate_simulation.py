@@ -7,18 +7,23 @@ The noise model has the levels real runs have:
     sigma_call     each call's own noise (log scale), around its run's level
     sigma_run      each run as a whole: one offset for every model of the run (not the calibration)
     sigma_variant  each run and model: one offset of its own
-    busy           the share of runs with contention: other processes took the CPU; such a run
-                   moves every model by busy_shift (normalized latencies fell 25-45% against the
-                   calibration beside a busy loop) and each by sigma_busy more, and records the
-                   load that puts the calibration in doubt
+    busy           the share of runs with contention (all cores wanted): every model moves by
+                   busy_shift, each by sigma_busy more, and the calibration is in doubt
+
+A check's runs are not measured where its baseline's were: hours later, beside other work. From
+the unchanged checks of gate_study.py's studies (--condition), each condition gets its own fit:
+its runs' noise as above, and how a check's level lands against its baseline's (per row a mean,
+and, drawn per check, a part every row shares and one of each row's own).
 
 --fit RUN.json ... fits sigma_call, sigma_run and sigma_variant to results documents of separate
-runs of one workload (benchmarks/noise_runs.sh makes them); without it, the figures given. Each
-simulated check is rtbench.check.run_check against a baseline of --baseline-runs runs drawn from
-the same model, with synthetic runs in place of measured ones; --run-seconds turns runs into the
-wall time of a check. Prints the table (Markdown) and writes it, with the model, to --out.
+runs of one workload (a baseline's); without it, the baselines of the --condition checks, or the
+figures given. Each simulated check is rtbench.check.run_check against a baseline of
+--baseline-runs runs drawn from the model, with synthetic runs in place of measured ones (drawn
+under each condition, with --condition); --run-seconds turns runs into the wall time of a check.
+Prints the tables (Markdown) and writes them, with the models, to --out.
 
     python benchmarks/gate_simulation.py --fit results/noise/run-*.json --checks 400
+    python benchmarks/gate_simulation.py --condition docs/gate-study/*/study-*.json --checks 400
 """
 
 import argparse
@@ -26,9 +31,13 @@ import json
 import math
 import random
 import statistics
+import tarfile
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.stats
 
 from rtbench import gate
 from rtbench.check import run_check
@@ -40,29 +49,84 @@ from rtbench.spec import load_variants
 
 FACTORS = (0.9, 1.0, 1.05, 1.1, 1.15, 1.2, 1.3, 1.5)
 BUSY_LOAD = {"cpu_count": 2, "load_per_core_before": 1.0, "others_cpu_fraction": 0.5}
+UNCHANGED = ("idle", "neighbour", "memory")  # gate_study.py's conditions that slow nothing
+WORDS = {"neighbour": "busy loop", "memory": "memory neighbour"}  # what each is, in the plot
+
+
+def _medians(documents: list[dict], keys: list[tuple[str, str]]) -> np.ndarray:
+    """Runs x rows: the log of each run's median normalized latency, the gate's run figure."""
+    return np.array([[math.log(statistics.median(_row(d, k)["latency_normalized_samples"]))
+                      for k in keys] for d in documents])  # fmt: skip
+
+
+def _call_noise(documents: list[dict], keys: list[tuple[str, str]]) -> tuple[float, float]:
+    """sigma_call (a robust spread of the calls around their run's median: noise, not the run's
+    level; the mean over every run and row) and the calls a run has (their median). The MAD
+    of a dozen normal calls reads low: n / (n - 0.8) corrects it (Croux and Rousseeuw, 1992)."""
+    calls = [np.log(_row(d, k)["latency_normalized_samples"]) for d in documents for k in keys]
+    mad = scipy.stats.median_abs_deviation
+    sigma = float(np.mean([mad(c, scale="normal") * len(c) / (len(c) - 0.8) for c in calls]))
+    return sigma, float(np.median([len(c) for c in calls]))
+
+
+def _run_spread(groups: list[np.ndarray]) -> tuple[float, float]:
+    """Pooled over groups of runs (runs x rows, each group's own row levels removed): the
+    variance of a run's mean over rows (its offset) and of what is left per run and row."""
+    off_ss = res_ss = off_df = res_df = 0.0
+    for y in groups:
+        centered = y - y.mean(axis=0)
+        offsets = centered.mean(axis=1)
+        off_ss += float((offsets**2).sum())
+        res_ss += float(((centered - offsets[:, None]) ** 2).sum())
+        off_df += y.shape[0] - 1
+        res_df += (y.shape[0] - 1) * (y.shape[1] - 1)
+    return off_ss / max(1.0, off_df), res_ss / max(1.0, res_df)
 
 
 def fit(documents: list[dict]) -> dict:
     """sigma_call, sigma_run, sigma_variant (log scale) of runs of one workload; rows by key."""
     keys = [(r["variant"], r["runtime"]) for r in ok_rows(documents[0])]
-    y = np.array([[math.log(statistics.median(_row(d, k)["latency_normalized_samples"]))
-                   for k in keys] for d in documents])  # fmt: skip
-    calls = [np.log(_row(d, k)["latency_normalized_samples"]) for d in documents for k in keys]
-    # a robust spread of the calls around their run's median: noise, not the run's level
-    sigma_call = float(np.median([1.4826 * np.median(np.abs(c - np.median(c))) for c in calls]))
-    n = float(np.median([len(c) for c in calls]))
-    centered = y - y.mean(axis=0)  # each row's own level removed
-    offsets = centered.mean(axis=1)  # the run as a whole
-    resid = centered - offsets[:, None]
-    runs, rows = y.shape
-    sigma_run = float(offsets.std(ddof=1)) if runs > 1 else 0.0
-    resid_var = float((resid**2).sum() / max(1, (runs - 1) * (rows - 1)))
+    y = _medians(documents, keys)
+    sigma_call, n = _call_noise(documents, keys)
+    offset_var, resid_var = _run_spread([y])
     median_noise = (1.2533 * sigma_call) ** 2 / n  # what a run's median of n calls carries
     levels = np.exp(y.mean(axis=0)).tolist()
-    return {"sigma_call": sigma_call, "sigma_run": sigma_run,
-            "sigma_variant": math.sqrt(max(0.0, resid_var - median_noise)), "runs": runs,
+    return {"sigma_call": sigma_call, "sigma_run": math.sqrt(offset_var),
+            "sigma_variant": math.sqrt(max(0.0, resid_var - median_noise)), "runs": len(y),
             "residual_sd": math.sqrt(resid_var), "median_noise_sd": math.sqrt(median_noise),
             "calls": n, "levels": dict(zip(map("/".join, keys), levels, strict=True))}  # fmt: skip
+
+
+def fit_condition(checks: list[tuple[list[dict], list[dict]]]) -> dict:
+    """How runs measured in one condition (idle hours later, beside a neighbour) differ from their
+    baselines', from unchanged checks, (baseline runs, current runs) each: the current runs' own
+    noise as `fit` has it (each check's level removed), and the shift of a check's level from its
+    baseline's, per row: its mean over checks (what the condition does to that variant), and
+    across checks the spread of the part every row shares (tau_shared: the hour, the neighbour's
+    phase) and of each row's own (tau_row), less what the runs' own noise puts there."""
+    keys = [(r["variant"], r["runtime"]) for r in ok_rows(checks[0][0][0])]
+    base = [_medians(b, keys) for b, _ in checks]
+    cur = [_medians(c, keys) for _, c in checks]
+    sigma_call, n = _call_noise([d for _, c in checks for d in c], keys)
+    off_c, res_c = _run_spread(cur)
+    off_b, res_b = _run_spread(base)
+    d = np.array([c.mean(axis=0) - b.mean(axis=0) for b, c in zip(base, cur, strict=True)])
+    e = d - d.mean(axis=0)  # each row's mean shift is the condition's, the rest varies by check
+    shared = e.mean(axis=1)
+    own = e - shared[:, None]
+    # what finite runs alone put into a check's shift, on average over the checks
+    pairs = list(zip(base, cur, strict=True))
+    noise_shared = np.mean([off_c / len(c) + off_b / len(b) for b, c in pairs])
+    noise_own = np.mean([res_c / len(c) + res_b / len(b) for b, c in pairs])
+    (k, rows), median_noise = d.shape, (1.2533 * sigma_call) ** 2 / n
+    tau_row2 = max(0.0, float((own**2).sum()) / ((k - 1) * (rows - 1)) - noise_own)
+    tau_shared2 = float(shared.var(ddof=1)) - noise_shared - tau_row2 / rows
+    return {"checks": k, "runs": sum(len(c) for c in cur), "sigma_call": sigma_call,
+            "sigma_run": math.sqrt(off_c),
+            "sigma_variant": math.sqrt(max(0.0, res_c - median_noise)), "calls": n,
+            "shift": dict(zip(map("/".join, keys), d.mean(axis=0).tolist(), strict=True)),
+            "tau_shared": math.sqrt(max(0.0, tau_shared2)),
+            "tau_row": math.sqrt(tau_row2)}  # fmt: skip
 
 
 def _row(document: dict, key: tuple[str, str]) -> dict:
@@ -79,8 +143,10 @@ class Model:
         self.sigma_call, self.sigma_run, self.sigma_variant = sigma_call, sigma_run, sigma_variant
         self.busy, self.busy_shift, self.sigma_busy = busy, busy_shift, sigma_busy
 
-    def run(self, rng: random.Random, slow: dict[str, float] | None = None) -> dict:
-        slow = slow or {}
+    def run(self, rng: random.Random, slow: dict[str, float] | None = None,
+            shift: dict[str, float] | None = None) -> dict:  # fmt: skip
+        """A run; `slow` multiplies variants' latency, `shift` adds to rows' log levels."""
+        slow, shift = slow or {}, shift or {}
         busy = rng.random() < self.busy
         offset = rng.gauss(0.0, self.sigma_run) + (self.busy_shift if busy else 0.0)
         calib = [15.0 * math.exp(rng.gauss(0.0, self.sigma_call)) for _ in range(self.calls)]
@@ -89,7 +155,7 @@ class Model:
             variant, runtime = key.split("/")
             own = rng.gauss(0.0, self.sigma_variant) + (rng.gauss(0, self.sigma_busy) if busy
                                                          else 0.0)  # fmt: skip
-            center = level * slow.get(variant, 1.0) * math.exp(offset + own)
+            center = level * slow.get(variant, 1.0) * math.exp(offset + own + shift.get(key, 0.0))
             norm = [center * math.exp(rng.gauss(0.0, self.sigma_call)) for _ in range(self.calls)]
             raw = [x * c for x, c in zip(norm, calib, strict=True)]
             rows.append({"variant": variant, "runtime": runtime, "status": "ok", "error": None,
@@ -103,8 +169,33 @@ class Model:
                 "rows": rows}  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Condition:
+    """Where the current runs are measured, as `fit_condition` found it: their own noise
+    (`model`) and how a check's level lands against its baseline's (`shift`: the mean per row,
+    plus, drawn per check, a part every row shares and one of each row's own)."""
+
+    model: Model
+    shift: dict[str, float]
+    tau_shared: float
+    tau_row: float
+
+    @classmethod
+    def fitted(cls, fitted: dict, levels: dict[str, float]) -> "Condition":
+        model = Model(levels, fitted["sigma_call"], fitted["sigma_run"], fitted["sigma_variant"],
+                      fitted["calls"])  # fmt: skip
+        return cls(model, fitted["shift"], fitted["tau_shared"], fitted["tau_row"])
+
+    def draw(self, rng: random.Random) -> dict[str, float]:
+        shared = rng.gauss(0.0, self.tau_shared)
+        return {k: m + shared + rng.gauss(0.0, self.tau_row) for k, m in self.shift.items()}
+
+
 def simulate(model: Model, factor: float, checks: int, baseline_runs: int, seed: int,
-             settings: Settings, variant: str) -> dict:  # fmt: skip
+             settings: Settings, variant: str,
+             condition: Condition | None = None) -> dict:  # fmt: skip
+    """`checks` checks of `variant` slowed by `factor`, each against a baseline drawn from
+    `model`; the current runs from `condition` (the same model, unshifted, without one)."""
     rng = random.Random(seed)
     variants = load_variants()
     counts = {o: 0 for o in Outcome}
@@ -112,9 +203,11 @@ def simulate(model: Model, factor: float, checks: int, baseline_runs: int, seed:
     slowed_failed = others_failed = 0  # whose failure a failed check was
     for _ in range(checks):
         baseline = [model.run(rng) for _ in range(baseline_runs)]
-        checked = run_check(
-            baseline, variants, lambda names, cfg: model.run(rng, {variant: factor}), settings
-        )
+        current, shift = (condition.model, condition.draw(rng)) if condition else (model, None)
+        checked = run_check(baseline, variants,
+                            lambda names, cfg, current=current, shift=shift:
+                            current.run(rng, {variant: factor}, shift),
+                            settings)  # fmt: skip
         counts[checked.report.outcome] += 1
         used.append(len(checked.runs))
         failed = {r.variant for r in checked.report.rows if r.failed}
@@ -131,27 +224,36 @@ def simulate(model: Model, factor: float, checks: int, baseline_runs: int, seed:
     }
 
 
-def plot(table: list[dict], measured: list[str], path: Path, variant: str) -> None:
-    """Share of checks failed, passed and undecided against the slowdown; measured checks as
-    points with their 95% (Wilson) intervals."""
+def plot(tables: dict[str, list[dict]], measured: list[str], path: Path, variant: str) -> None:
+    """Share of checks failed (and, for one table, passed and undecided) against the slowdown;
+    measured checks as points with their 95% (Wilson) intervals, [CONDITION@]FACTOR:FAILED/CHECKS
+    each, in their condition's colour and nudged apart."""
     from matplotlib.figure import Figure
     from scipy.stats import binomtest
 
     figure = Figure(figsize=(6.4, 3.6), dpi=120)
     ax = figure.add_subplot()
-    x = [r["factor"] for r in table]
-    for key, label, style in (("regression", "fails (simulated)", "-o"),
-                              ("pass", "passes (simulated)", "--s"),
-                              ("inconclusive", "cannot tell (simulated)", ":^")):  # fmt: skip
-        ax.plot(x, [r[key] / r["checks"] for r in table], style, label=label, markersize=4)
-    for item in measured:
-        factor, counts = item.split(":")
+    colours = dict(zip(tables, ("C0", "C1", "C2", "C3", "C4"), strict=False))
+    for name, table in tables.items():
+        x = [r["factor"] for r in table]
+        lines = (("regression", "fails", "-o"),) if len(tables) > 1 else (
+            ("regression", "fails", "-o"), ("pass", "passes", "--s"),
+            ("inconclusive", "cannot tell", ":^"))  # fmt: skip
+        for key, label, style in lines:
+            ax.plot(x, [r[key] / r["checks"] for r in table], style, markersize=4,
+                    color=colours[name] if len(tables) > 1 else None,
+                    label=f"{label} ({WORDS.get(name, name) + ', ' if name else ''}"
+                          "simulated)")  # fmt: skip
+    for k, item in enumerate(measured):
+        where, _, counts = item.rpartition(":")
+        name, _, factor = where.rpartition("@")
         failed, checks = map(int, counts.split("/"))
         ci = binomtest(failed, checks).proportion_ci(method="wilson")
         share = failed / checks
-        ax.errorbar([float(factor)], [share], yerr=[[share - ci.low], [ci.high - share]],
-                    fmt="kD", markersize=5, capsize=3,
-                    label="fails (measured)" if item == measured[0] else None)  # fmt: skip
+        nudge = 0.01 * (list(tables).index(name) - (len(tables) - 1) / 2) if name in tables else 0
+        ax.errorbar([float(factor) + nudge], [share], yerr=[[share - ci.low], [ci.high - share]],
+                    fmt="D", color=colours.get(name, "k"), markeredgecolor="k", markersize=5,
+                    capsize=3, label="fails (measured)" if k == 0 else None)  # fmt: skip
     ax.axvline(1.1, color="grey", linewidth=0.8)
     ax.set_xlabel(f"slowdown of {variant} (x)")
     ax.set_ylabel("share of checks")
@@ -160,6 +262,49 @@ def plot(table: list[dict], measured: list[str], path: Path, variant: str) -> No
     ax.set_title("rtbench check: its operating characteristic", fontsize=9)
     figure.tight_layout()
     figure.savefig(path)
+
+
+def unchanged_checks(studies: list[Path], into: Path) -> tuple[dict[str, list], list[dict]]:
+    """The unchanged checks of gate_study.py's study files by condition, (baseline runs, current
+    runs) each, read from the runs.tar.xz beside each study file (unpacked under `into`, each in
+    a folder of its own: two studies may name their checks alike); and every baseline's runs.
+    A study records where its files were: each is found as the file that ends like it."""
+    roots = {}
+    for study in studies:
+        root = roots.setdefault(study.parent, into / str(len(roots)))
+        if not root.exists():
+            with tarfile.open(study.parent / "runs.tar.xz") as tar:
+                tar.extractall(root, filter="data")
+    everywhere = [f for root in roots.values() for f in root.rglob("*.json")]
+    by_condition: dict[str, list] = {}
+    baselines: dict[Path, list[dict]] = {}
+    for study in studies:
+        own = list(roots[study.parent].rglob("*.json"))
+        for check in json.loads(study.read_text())["checks"]:
+            if check["condition"] not in UNCHANGED:
+                continue
+            base = _locate(check["baseline"], everywhere)
+            baselines.setdefault(base, load_runs(base))
+            current = load_runs(_locate(check["runs_file"], own))
+            by_condition.setdefault(check["condition"], []).append((baselines[base], current))
+    return by_condition, [d for runs in baselines.values() for d in runs]
+
+
+def _locate(stored: str, files: list[Path]) -> Path:
+    """The one file whose path ends with the most of `stored`'s parts, its folder at least."""
+
+    def common(file: Path) -> int:
+        n = 0
+        for a, b in zip(reversed(file.parts), reversed(Path(stored).parts), strict=False):
+            if a != b:
+                break
+            n += 1
+        return n
+
+    scored = sorted(((common(f), f) for f in files), reverse=True)
+    if not scored or scored[0][0] < 2 or (len(scored) > 1 and scored[1][0] == scored[0][0]):
+        raise SystemExit(f"gate_simulation: no one file ends like {stored}")
+    return scored[0][1]
 
 
 def main() -> None:
@@ -182,21 +327,24 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the table and model (JSON)")
     parser.add_argument("--plot", type=Path, help="write the power curve (PNG)")
     parser.add_argument(
-        "--merge",
-        nargs="*",
-        type=Path,
-        default=[],
-        help="tables written by --out to plot with this one",
-    )
-    parser.add_argument(
         "--measured",
         nargs="*",
         default=[],
-        help="measured checks beside the curve, FACTOR:FAILED/CHECKS each",
+        help="measured checks beside the curves, [CONDITION@]FACTOR:FAILED/CHECKS each",
     )
+    parser.add_argument("--condition", nargs="*", type=Path, default=[], metavar="STUDY_JSON",
+                        help="gate_study.py's study files (runs.tar.xz beside each): fit how "
+                        "the runs of their unchanged checks differ from their baselines', per "
+                        "condition, and simulate each condition's checks against baselines of "
+                        "the model (--fit's, or else fitted to the checks' baselines)")  # fmt: skip
     args = parser.parse_args()
-    if args.fit:
-        documents = [d for path in args.fit for d in load_runs(path)]
+    conditions, documents = {}, [d for path in args.fit for d in load_runs(path)]
+    if args.condition:
+        with tempfile.TemporaryDirectory() as tmp:
+            by_condition, baselines = unchanged_checks(args.condition, Path(tmp))
+        conditions = {name: fit_condition(pairs) for name, pairs in by_condition.items()}
+        documents = documents or baselines
+    if documents:
         fitted = fit(documents)
     else:
         fitted = {"sigma_call": args.sigma_call, "sigma_run": args.sigma_run,
@@ -207,36 +355,52 @@ def main() -> None:
     model = Model(fitted["levels"], fitted["sigma_call"], fitted["sigma_run"],
                   fitted["sigma_variant"], fitted["calls"], args.busy)  # fmt: skip
     settings = Settings(beta=args.beta, max_runs=args.max_runs)
-    table = [simulate(model, f, args.checks, args.baseline_runs, args.seed + i, settings,
-                      args.variant) for i, f in enumerate(args.factors)]  # fmt: skip
-    for path in args.merge:
-        table += json.loads(path.read_text())["table"]
-    table.sort(key=lambda r: r["factor"])
     print(
         f"noise model: sigma_call {fitted['sigma_call']:.4f}, sigma_run "
         f"{fitted['sigma_run']:.4f}, sigma_variant {fitted['sigma_variant']:.4f}, busy "
-        f"{args.busy:g}; baseline {args.baseline_runs} runs; {args.checks} checks a row\n"
+        f"{args.busy:g}; baseline {args.baseline_runs} runs; {args.checks} checks a row"
     )
-    print(
-        "| slowdown of " + args.variant + " | fail | " + args.variant + " failed | another "
-        "failed | pass | inconclusive | mean runs | mean check time |"
-    )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    tables = {}
+    for name, found in conditions.items() or [("", None)]:
+        condition = Condition.fitted(found, fitted["levels"]) if found else None
+        if found:
+            print(f"\n{name}: {found['checks']} checks, {found['runs']} runs: sigma_call "
+                  f"{found['sigma_call']:.4f}, sigma_run {found['sigma_run']:.4f}, "
+                  f"sigma_variant {found['sigma_variant']:.4f}; a check's shift: per row "
+                  + ", ".join(f"{k.split('/')[0]} {v:+.4f}" for k, v in found["shift"].items())
+                  + f"; shared by every row sd {found['tau_shared']:.4f}, each row's own sd "
+                  f"{found['tau_row']:.4f} (beyond the runs' noise)")  # fmt: skip
+        table = [simulate(model, f, args.checks, args.baseline_runs, args.seed + i, settings,
+                          args.variant, condition) for i, f in enumerate(args.factors)]  # fmt: skip
+        tables[name] = sorted(table, key=lambda r: r["factor"])
+        print(_markdown(tables[name], args.variant, args.run_seconds))
+    if args.plot:
+        plot(tables, args.measured, args.plot, args.variant)
+    if args.out:
+        out = {"model": fitted, "busy": args.busy, "baseline_runs": args.baseline_runs}
+        if conditions:
+            out["conditions"] = {name: {"fit": conditions[name], "table": tables[name]}
+                                 for name in conditions}  # fmt: skip
+        else:
+            out["table"] = tables[""]
+        args.out.write_text(json.dumps(out, indent=2))
+
+
+def _markdown(table: list[dict], variant: str, run_seconds: float) -> str:
+    lines = [
+        f"\n| slowdown of {variant} | fail | {variant} failed | another failed | pass | "
+        "inconclusive | mean runs | mean check time |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in table:
         n = r["checks"]
-        print(
+        lines.append(
             f"| {r['factor']:.2f}x | {r['regression'] / n:.1%} | "
             f"{r.get('slowed_failed', '-')} | {r.get('others_failed', '-')} | "
-            f"{r['pass'] / n:.1%} | "
-            f"{r['inconclusive'] / n:.1%} | {r['mean_runs']:.1f} | "
-            f"{r['mean_runs'] * args.run_seconds / 60:.1f} min |"
+            f"{r['pass'] / n:.1%} | {r['inconclusive'] / n:.1%} | "
+            f"{r['mean_runs']:.1f} | {r['mean_runs'] * run_seconds / 60:.1f} min |"
         )
-    if args.plot:
-        plot(table, args.measured, args.plot, args.variant)
-    if args.out:
-        args.out.write_text(json.dumps({"model": fitted, "busy": args.busy,
-                                        "baseline_runs": args.baseline_runs,
-                                        "table": table}, indent=2))  # fmt: skip
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

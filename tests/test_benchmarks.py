@@ -5,6 +5,7 @@ import runpy
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -79,3 +80,67 @@ def test_a_check_is_tallied_a_false_alarm_when_anything_not_slowed_failed(
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     study = runpy.run_path(str(BENCHMARKS / "gate_study.py"))
     assert study["tally"](failed, slowed) == expected
+
+
+def _runs(rng, levels, n, sigma_run, sigma_call=0.04, calls=12):
+    """n results documents whose rows' normalized calls are exp(level + run offset + noise)."""
+    docs = []
+    for _ in range(n):
+        offset = rng.normal(0.0, sigma_run)
+        rows = [{"variant": f"V{i}", "runtime": "eager", "status": "ok",
+                 "latency_normalized_samples":
+                     np.exp(level + offset + rng.normal(0.0, sigma_call, calls)).tolist()}
+                for i, level in enumerate(levels)]  # fmt: skip
+        docs.append({"rows": rows})
+    return docs
+
+
+def test_a_condition_fit_finds_the_shift_between_a_check_and_its_baseline(monkeypatch):
+    """Checks made independently of the code under test (numpy, not the simulation's Model):
+    each check's runs land against its baseline's by a shift per row (the condition), a part
+    every row shares and one of each row's own, both drawn per check; the fit recovers them."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    fit_condition = runpy.run_path(str(BENCHMARKS / "gate_simulation.py"))["fit_condition"]
+    rng = np.random.default_rng(7)
+    base_levels = np.log([2.7, 3.2, 3.3, 3.3, 2.9, 3.4])
+    mean_shift = np.array([0.0, 0.01, -0.02, 0.03, 0.0, 0.02])
+    checks = []
+    for _ in range(300):
+        shift = mean_shift + rng.normal(0.0, 0.02) + rng.normal(0.0, 0.01, 6)
+        checks.append((_runs(rng, base_levels, 8, 0.01),
+                       _runs(rng, base_levels + shift, 4, 0.015)))  # fmt: skip
+    found = fit_condition(checks)
+    assert found["checks"] == 300 and found["runs"] == 1200
+    assert list(found["shift"]) == [f"V{i}/eager" for i in range(6)]
+    assert np.allclose(list(found["shift"].values()), mean_shift, atol=0.006)
+    assert found["tau_shared"] == pytest.approx(0.02, rel=0.2)
+    assert found["tau_row"] == pytest.approx(0.01, rel=0.2)
+    assert found["sigma_run"] == pytest.approx(0.015, rel=0.25)  # the current runs' own
+    assert found["sigma_call"] == pytest.approx(0.04, rel=0.1)
+
+
+def test_a_condition_fit_sees_no_shift_where_runs_alone_vary(monkeypatch):
+    """Current runs drawn exactly as their baseline's: the spread of the checks' shifts is the
+    runs' own noise, and the fit leaves none of it to the condition."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    fit_condition = runpy.run_path(str(BENCHMARKS / "gate_simulation.py"))["fit_condition"]
+    rng = np.random.default_rng(11)
+    levels = np.log([2.7, 3.2, 3.3, 3.3, 2.9, 3.4])
+    checks = [(_runs(rng, levels, 8, 0.013), _runs(rng, levels, 4, 0.013)) for _ in range(300)]
+    found = fit_condition(checks)
+    assert np.allclose(list(found["shift"].values()), 0.0, atol=0.004)
+    assert found["tau_shared"] < 0.004 and found["tau_row"] < 0.003
+
+
+def test_a_studys_file_is_found_by_how_its_recorded_path_ends(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    locate = runpy.run_path(str(BENCHMARKS / "gate_simulation.py"))["_locate"]
+    files = [tmp_path / "0" / "s3" / "idle-1.0-r1" / "runs" / "idle-1.json",
+             tmp_path / "0" / "s3" / "idle-1.0-r2" / "runs" / "idle-1.json",
+             tmp_path / "1" / "study-epyc" / "t1b" / "baseline-1.json"]  # fmt: skip
+    assert locate("/work/main/results/study-1t/s3/idle-1.0-r2/runs/idle-1.json", files) == files[1]
+    assert locate("../results/study-epyc/t1b/baseline-1.json", files) == files[2]
+    with pytest.raises(SystemExit, match="no one file ends like"):
+        locate("elsewhere/runs/idle-1.json", files)  # two end alike: which is not known
+    with pytest.raises(SystemExit, match="no one file ends like"):
+        locate("baseline-1.json", files)  # a name alone is not enough
