@@ -28,7 +28,8 @@ chromium:
 	  >/dev/null) || echo "chromium not installed (needs root and apt-get): the browser test skips"; }
 
 # A worker per core (pytest-xdist); a file's tests share a worker, so a module's fixture (a
-# baseline measured in processes) is built once. 2 cores: 111 s, against 174-203 s in one.
+# baseline measured in processes) is built once. 2 cores: 107-139 s by the host's hour (about
+# 230 s of CPU), against 174-203 s in one process.
 test: setup chromium
 	$(PYTHON) -m pytest -q -n auto --dist loadfile
 
