@@ -11,7 +11,9 @@ divided by the calibration's of the same round. A row is judged on two contrasts
 - against the other variants: the figure minus the median of the same run's other variants,
   which contention and a slower machine move far less (it needs MIN_OTHERS others).
 
-Each contrast compares the baseline's runs with the current runs by Welch's t (log scale). After
+Each contrast compares the baseline's runs with the current runs by Welch's t (log scale), each
+side's run-to-run variance pooled over the rows of its runs (rtbench.runset.mean_squares): the six
+rows of two runs say how much runs move; one row's pair may agree by chance. After
 each current run from the second on (a look), a row is
 - slower when a contrast's lower bound is above 0 and its estimate past half the threshold; the
   error rate ALPHA is spent over the looks and split over every contrast of every row (Bonferroni),
@@ -41,12 +43,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rtbench import results
 from rtbench.measure.load import contention_signs
 from rtbench.measure.machine import machine_differences
-from rtbench.measure.stats import Difference, spent, welch
+from rtbench.measure.stats import (
+    Difference,
+    Spread,
+    spent,
+    standard_error,
+    welch,
+)
 from rtbench.runset import (
     GateError,
     check_comparable,
     figures,
     levels,
+    mean_squares,
     usable,
     usable_baseline,
 )
@@ -57,7 +66,7 @@ DEFAULT_ALPHA = 0.05  # false alarms: at most 1 check in 20, all rows and looks 
 DEFAULT_BETA = 0.05  # a row that grew by exactly the threshold passes at most 1 time in 20
 DEFAULT_MAX_RUNS = 8  # current runs a check measures at most (looks at 2, 3, ... of them)
 # Seconds a check may measure for. A run of the gate's workload (six detectors at 256x256, one
-# thread) takes 40-50 s on an idle 2-core AMD EPYC: 8 runs fit, and most checks decide after 3-4.
+# thread) takes 35-50 s on an idle 2-core AMD EPYC: 8 runs fit, and most checks decide after 2-3.
 # A run starts only when, as long as the last one, it ends within the budget.
 DEFAULT_BUDGET_S = 400.0
 # On the same machine, runs contended by other jobs had calibration medians 5-6x the quiet ones:
@@ -208,6 +217,9 @@ class GateReport:
     noted: tuple[tuple[str, object, object], ...] = ()  # config that differs but compares
     machine: tuple[tuple[str, object, object], ...] = ()  # what differs in the machines
     stopped: str | None = None  # why the check stopped before every row was decided
+    # runs (1-based, baseline's and current) busy while timing: left out of the calibration
+    # contrast, which the quiet ones judge (with fewer than 2 quiet runs a side: doubt instead)
+    left_out: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
 
     @property
     def failed(self) -> bool:
@@ -249,10 +261,19 @@ def compare(
         raise GateError("baseline and current have no (variant, runtime) in common")
     level = levels(baseline)
     b_figs, c_figs = figures(baseline, level), figures(current, level)
-    doubt = _doubt(baseline, current)
+    busy = (_busy(baseline), _busy(current))
+    quiet = [[f for i, f in enumerate(figs, 1) if i not in out]
+             for figs, out in zip((b_figs, c_figs), busy, strict=True)]  # fmt: skip
+    left_out = busy if min(map(len, quiet)) >= 2 else ((), ())
+    doubted_side = next((label for label, out in (("current", busy[1]), ("baseline", busy[0]))
+                         if out and not left_out[0] + left_out[1]), None)  # fmt: skip
+    doubt = _doubt(baseline, current, doubted_side)
+    sides = {0: tuple(quiet) if left_out != ((), ()) else (b_figs, c_figs), 1: (b_figs, c_figs)}
     tested = [key for key in b_rows if key in c_rows and b_rows[key]["status"] == "ok"]
     n_tests = max(1, sum(1 + any(key in f[1] for f in c_figs) for key in tested))
     kept = {(r.variant, r.runtime): r for r in (before.rows if before else ()) if r.decided}
+    spreads = {part: tuple(mean_squares(figs, tested) for figs in pair)
+               for part, pair in sides.items()}  # fmt: skip
     rows = []
     for key, b in b_rows.items():
         errors = [r for run in current for r in run["rows"] if results.row_key(r) == key
@@ -268,7 +289,7 @@ def compare(
         elif key in kept:
             rows.append(kept[key])
         else:
-            rows.append(_judge(key, b, current, b_figs, c_figs, settings, n_tests, doubt))
+            rows.append(_judge(key, b, current, sides, settings, n_tests, doubt, spreads))
     for key, c in c_rows.items():
         if key not in b_rows:
             ok = c["status"] == "ok"
@@ -279,20 +300,25 @@ def compare(
     return GateReport(tuple(rows), settings, (len(baseline), len(current)), doubt, calibration,
                       (tuple(r.get("load") for r in baseline),
                        tuple(r.get("load") for r in current)), noted,
-                      machine_differences(baseline[0], current[0]))  # fmt: skip
+                      machine_differences(baseline[0], current[0]), left_out=left_out)  # fmt: skip
 
 
-def _judge(key, b_row: dict, current: list[dict], b_figs, c_figs, settings: Settings,
-           n_tests: int, doubt: Doubt | None) -> GateRow:  # fmt: skip
+def _judge(key, b_row: dict, current: list[dict], sides: dict, settings: Settings,
+           n_tests: int, doubt: Doubt | None, spreads: dict) -> GateRow:  # fmt: skip
+    """`sides`: per contrast, the baseline's and the current figures it compares (the
+    calibration's without runs left out as busy); `spreads`: their mean squares."""
     n = len(current)
-    b_cal = [f[0][key] for f in b_figs if key in f[0]]
-    c_cal = [f[0][key] for f in c_figs if key in f[0]]
-    vs_cal = _contrast("calibration", b_cal, c_cal, settings, n_tests, n)
-    b_oth = [f[1][key] for f in b_figs if key in f[1]]
-    c_oth = [f[1][key] for f in c_figs if key in f[1]]
-    vs_oth = None
-    if len(b_oth) >= 2 and len(c_oth) >= 2:
-        vs_oth = _contrast("others", b_oth, c_oth, settings, n_tests, n)
+    b_figs, c_figs = sides[1]
+
+    def contrast(part: int, against: str) -> Contrast | None:
+        base, cur = ([f[part][key] for f in figs if key in f[part]] for figs in sides[part])
+        if part == 1 and (len(base) < 2 or len(cur) < 2):
+            return None
+        pairs = zip(spreads[part], (base, cur), strict=True)
+        pooled = tuple(_pooled(side, part, key, values) for side, values in pairs)
+        return _contrast(against, base, cur, settings, n_tests, n, pooled)
+
+    vs_cal, vs_oth = contrast(0, "calibration"), contrast(1, "others")
     if doubt is not None and vs_cal is not None:
         vs_cal = replace(vs_cal, judged=False)
     contrasts = [c for c in (vs_cal, vs_oth) if c is not None]
@@ -329,15 +355,22 @@ def _judge(key, b_row: dict, current: list[dict], b_figs, c_figs, settings: Sett
                    doubted=doubted, mismatched=agreement.get("ok") is False)  # fmt: skip
 
 
+def _pooled(side: dict, part: int, key: tuple, values: list[float]) -> Spread | None:
+    """The run-to-run spread pooled over the rows, where this row is in every run's table;
+    None (the row's own variance) otherwise."""
+    rows, squares = side.get((part, key[1]), ((), None))
+    return squares.spread() if key in rows and squares.n == len(values) else None
+
+
 def _contrast(against: str, base: list[float], cur: list[float], settings: Settings,
-              n_tests: int, n: int) -> Contrast | None:  # fmt: skip
+              n_tests: int, n: int, spreads: tuple = (None, None)) -> Contrast | None:  # fmt: skip
     """The contrast at the look after `n` current runs; None before a second run of each side."""
     if len(base) < 2 or len(cur) < 2 or n < 2:
         return None
     look = min(n, settings.max_runs)
     alpha = spent(settings.alpha / n_tests, look, settings.max_runs)
     beta = spent(settings.beta, look, settings.max_runs)
-    d: Difference = welch(base, cur)
+    d: Difference = welch(base, cur, spreads)
     low, high = d.lower(alpha), d.upper(beta)
     return Contrast(against, math.expm1(d.estimate), math.expm1(low), math.expm1(high),
                     fails=low > 0 and d.estimate > settings.limit / 2,
@@ -345,11 +378,15 @@ def _contrast(against: str, base: list[float], cur: list[float], settings: Setti
                     current_runs=len(cur))  # fmt: skip
 
 
-def _doubt(baseline: list[dict], current: list[dict]) -> Doubt | None:
+def _busy(runs: list[dict]) -> tuple[int, ...]:
+    """The runs (1-based) that other work contended while they timed."""
+    return tuple(i for i, r in enumerate(runs, 1) if contention_signs(r.get("load")))
+
+
+def _doubt(baseline: list[dict], current: list[dict], busy: str | None) -> Doubt | None:
+    """`busy`: the side whose busy runs could not be left out (too few quiet runs)."""
     ratio = (median(r["calibration"]["median_ms"] for r in current)
              / median(r["calibration"]["median_ms"] for r in baseline))  # fmt: skip
-    busy = next((label for label, runs in (("current", current), ("baseline", baseline))
-                 if any(contention_signs(r.get("load")) for r in runs)), None)  # fmt: skip
     if busy or max(ratio, 1 / ratio) > CALIBRATION_RATIO_WARN:
         return Doubt(busy, ratio)
     return None
@@ -366,8 +403,9 @@ def stop(report: GateReport, why: str) -> GateReport:
 def detectable(baseline: list[dict], settings: Settings = DEFAULTS) -> dict[tuple, float]:
     """Per row of a baseline, the smallest slowdown of that variant alone (fraction) a check
     would catch 4 times in 5 after settings.max_runs current runs as spread as the baseline's
-    (Welch's t at the last look's share of alpha, taken as having the pooled degrees of freedom;
-    the better of the two contrasts): what a check against it can see."""
+    (the check's own test at the last look's share of alpha: the run-to-run spread pooled over
+    the rows, the current runs' degrees of freedom those of the same mean squares over that many
+    runs; the better of the two contrasts): what a check against it can see."""
     baseline = usable_baseline(baseline)
     from scipy import stats as sps
 
@@ -375,6 +413,7 @@ def detectable(baseline: list[dict], settings: Settings = DEFAULTS) -> dict[tupl
     keys = [results.row_key(r) for r in results.ok_rows(baseline[0])]
     n, n_tests = settings.max_runs, 2 * max(1, len(keys))
     alpha = spent(settings.alpha / n_tests, n, n)
+    squares = mean_squares(figs, keys)
     out = {}
     for key in keys:
         best = math.inf  # a slowdown of one variant fails on either contrast
@@ -382,9 +421,13 @@ def detectable(baseline: list[dict], settings: Settings = DEFAULTS) -> dict[tupl
             values = [f[part][key] for f in figs if key in f[part]]
             if len(values) < 2:
                 continue
-            sd = statistics.stdev(values)
-            df = len(values) + n - 2
-            se = sd * math.sqrt(1 / len(values) + 1 / n)
+            rows, table = squares.get((part, key[1]), ((), None))
+            if key in rows and table.n == len(values):
+                base, cur = table.spread(), table.spread(runs=n)
+            else:
+                base = Spread(statistics.variance(values), len(values) - 1)
+                cur = Spread(base.variance, n - 1)
+            se, df = standard_error([(base, len(values)), (cur, n)])
             needed = (sps.t.ppf(1 - alpha, df) + sps.t.ppf(0.8, df)) * se
             best = min(best, max(needed, settings.limit / 2))
         out[key] = math.expm1(best)

@@ -10,6 +10,7 @@ from statistics import median
 
 from rtbench import config, results
 from rtbench.config import Compare
+from rtbench.measure.stats import MeanSquares
 from rtbench.results import ResultsError
 
 MIN_BASELINE_RUNS = 3  # below it the run-to-run spread is not known enough to judge anything
@@ -86,3 +87,18 @@ def check_comparable(baseline: dict, current: dict, label: str) -> tuple:
         raise GateError(f"{label}: calibration differs (baseline {b_cal!r}, {c_cal!r}): "
                         "remake the baseline")  # fmt: skip
     return tuple(config.differences(baseline["config"], current["config"], Compare.NOTE))
+
+
+def mean_squares(figs: list[tuple[dict, dict]],
+                 keys: list[tuple]) -> dict[tuple, tuple[frozenset, MeanSquares]]:  # fmt: skip
+    """Per contrast (0: the calibration, 1: the others) and runtime, the mean squares of the
+    table of its rows' figures that every run has (rtbench.measure.stats.MeanSquares), and
+    those rows: a run's spread is estimated from all of them at once."""
+    out = {}
+    for part in (0, 1):
+        for runtime in {k[1] for k in keys}:
+            rows = [k for k in keys if k[1] == runtime and all(k in f[part] for f in figs)]
+            if rows and len(figs) >= 2:
+                table = [[f[part][k] for k in rows] for f in figs]
+                out[part, runtime] = frozenset(rows), MeanSquares.of(table)
+    return out

@@ -18,7 +18,7 @@ from rtbench import gate
 from rtbench.check import judge, run_check
 from rtbench.gate import GateError, Outcome, Settings, Verdict, compare, detectable
 from rtbench.measure.calibration import CALIBRATION_NAME
-from rtbench.measure.stats import spent, welch
+from rtbench.measure.stats import MeanSquares, spent, welch
 from rtbench.report.gate import render, warnings
 from rtbench.results import SCHEMA, ResultsError, load_results, load_runs, run_set
 from rtbench.runset import MIN_BASELINE_RUNS
@@ -119,6 +119,79 @@ def test_welch_restates_the_textbook_formula():
         welch([1.0], [1.0, 2.0])
 
 
+def test_mean_squares_restate_the_two_way_table():
+    table = [[1.0, 1.3, 0.7, 1.1], [1.4, 1.5, 1.2, 1.6], [0.8, 1.2, 0.5, 1.0]]  # runs x rows
+    n, j = 3, 4
+    grand = sum(map(sum, table)) / (n * j)
+    run_mean = [sum(r) / j for r in table]
+    row_mean = [sum(r[k] for r in table) / n for k in range(j)]
+    ms_runs = j * sum((m - grand) ** 2 for m in run_mean) / (n - 1)
+    ms_resid = sum((table[i][k] - run_mean[i] - row_mean[k] + grand) ** 2
+                   for i in range(n) for k in range(j)) / ((n - 1) * (j - 1))  # fmt: skip
+    squares = MeanSquares.of(table)
+    assert (squares.runs, squares.residual) == (pytest.approx(ms_runs), pytest.approx(ms_resid))
+    a, b = ms_runs / j, (j - 1) / j * ms_resid  # s_o^2 + s_e^2, and Satterthwaite's df
+    spread = squares.spread()
+    assert spread.variance == pytest.approx(a + b)
+    assert spread.df == pytest.approx((a + b) ** 2 / (a**2 / (n - 1) + b**2 / ((n - 1) * (j - 1))))
+    assert squares.spread(runs=8).df > spread.df  # planning: the same squares over more runs
+    one = MeanSquares.of([[r[0]] for r in table]).spread()  # one row: its own variance
+    assert one.variance == pytest.approx(statistics.variance([r[0] for r in table]))
+    assert one.df == pytest.approx(n - 1)
+
+
+def _two_level(rng, runs: int, rows: int, sigma_run: float, sigma_row: float):
+    """runs x rows: one offset per run that every row shares, and each row's own noise."""
+    return rng.normal(0, sigma_run, (runs, 1)) + rng.normal(0, sigma_row, (runs, rows))
+
+
+def test_the_pooled_bound_holds_its_error_rate_where_runs_move_every_row():
+    """The upper bound of a row's change, its run-to-run spread pooled over the 6 rows of the
+    same runs, is wrong about as often as it says (drawn with numpy: a run offset that every row
+    shares, a current side spread 1.5x the baseline's), and narrower than the row's own."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    misses, own_misses, width, own_width, trials = 0, 0, [], [], 3000
+    for _ in range(trials):
+        b = _two_level(rng, 8, 6, 0.013, 0.02)
+        c = _two_level(rng, 3, 6, 0.02, 0.03)
+        d = welch(b[:, 0], c[:, 0], (MeanSquares.of(b).spread(), MeanSquares.of(c).spread()))
+        own = welch(b[:, 0], c[:, 0])
+        misses += d.upper(0.05) < 0  # the true change is 0
+        own_misses += own.upper(0.05) < 0
+        width.append(d.upper(0.005) - d.estimate)  # a look's share of the error
+        own_width.append(own.upper(0.005) - own.estimate)
+    assert 0.035 < misses / trials < 0.065  # 0.05 said; binomial sd 0.004
+    assert 0.035 < own_misses / trials < 0.065
+    assert np.median(width) < 0.7 * np.median(own_width)
+
+
+def test_a_pair_of_runs_that_agree_by_chance_does_not_narrow_a_rows_bound():
+    """E reads +15% in two current runs that agree exactly: its own variance says the change is
+    certain, while the other rows of the same runs say how much a row moves from run to run (4%
+    each, on its own). Against the calibration, E is not failed at the first look on that pair
+    (nor passed: it is past the threshold)."""
+
+    def e_figure(run: dict) -> float:
+        row = next(r for r in run["rows"] if r["variant"] == "E")
+        return math.log(statistics.median(row["latency_normalized_samples"]))
+
+    baseline, current = runs(31, 8, sigma_variant=0.04), runs(32, 2, sigma_variant=0.04)
+    scale = math.exp(statistics.mean(map(e_figure, baseline)) - e_figure(current[0])) * 1.15
+    first = next(r for r in current[0]["rows"] if r["variant"] == "E")
+    same = [x * scale for x in first["latency_normalized_samples"]]
+    for run in current:
+        next(r for r in run["rows"] if r["variant"] == "E")["latency_normalized_samples"] = same
+    own = welch(list(map(e_figure, baseline)), list(map(e_figure, current)))
+    assert own.estimate == pytest.approx(math.log(1.15))
+    assert own.lower(spent(0.05 / 12, 2, 8)) > 0  # taken alone, E's pair fails it
+    e = row_of(compare(baseline, current), "E").vs_calibration
+    assert e.change == pytest.approx(0.15)
+    assert not e.fails and not e.passes
+    assert e.low < 0
+
+
 def test_spending_adds_up_to_the_total_and_grows_look_by_look():
     shares = [spent(0.05, n, 8) for n in range(2, 9)]
     assert sum(shares) == pytest.approx(0.05)
@@ -201,6 +274,28 @@ def test_on_a_busy_machine_a_shared_slowdown_is_inconclusive_never_a_pass_nor_a_
     assert all(r.doubted for r in checked.report.rows)
     assert len(checked.runs) == gate.DEFAULTS.max_runs
     assert "stopped undecided" in " ".join(warnings(checked.report))
+
+
+def test_a_busy_run_among_quiet_ones_is_left_out_of_the_calibration_contrast():
+    """One current run timed while other work took the CPU, and contention moved every model
+    +40% against the calibration in it: that run is left out of the calibration contrast (the
+    others contrast keeps it), the quiet runs pass the check, and the report names the run. With
+    it left in, the calibration contrast would read about +40% / 3 runs = +13%."""
+    quiet = runs(5, 4)
+    busy = make_run(random.Random(6), shared=1.4)
+    busy["load"] = BUSY
+    current = [quiet[0], busy, quiet[1], quiet[2], quiet[3]]
+    report = judge(runs(1000, 8), current).report
+    assert report.outcome == Outcome.PASS and report.doubt is None
+    assert report.left_out == ((), (2,))
+    assert any("current run 2: left out" in w for w in warnings(report))
+    for row in report.rows:  # at the second run one quiet run is all: nothing passes there
+        assert row.decided_at >= 3
+        assert row.vs_calibration.current_runs == row.vs_others.current_runs - 1
+        assert abs(row.vs_calibration.change) < 0.05
+    alone = judge(runs(1000, 8), [quiet[0], busy]).report  # one quiet run: doubt, as before
+    assert alone.doubt is not None and alone.doubt.busy_run == "current"
+    assert alone.left_out == ((), ())
 
 
 def test_on_a_busy_machine_a_variant_that_stands_out_still_fails():

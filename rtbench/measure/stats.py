@@ -101,6 +101,52 @@ def trending(samples: Sequence[float], alpha: float = TREND_ALPHA) -> bool:
 
 
 @dataclass(frozen=True)
+class Spread:
+    """How much one row's figure varies from run to run (a variance, log scale), and the degrees
+    of freedom of that estimate."""
+
+    variance: float
+    df: float
+
+
+@dataclass(frozen=True)
+class MeanSquares:
+    """A two-way table of run figures, runs x rows (y = row level + run offset + residual), as
+    its mean squares: between runs (n - 1 df) and residual ((n - 1)(J - 1) df)."""
+
+    runs: float
+    residual: float
+    n: int  # runs
+    j: int  # rows
+
+    @classmethod
+    def of(cls, table: Sequence[Sequence[float]]) -> "MeanSquares":
+        y = np.asarray(table, dtype=float)
+        n, j = y.shape
+        if n < 2:
+            raise ValueError("mean squares need two runs")
+        run_means = y.mean(axis=1, keepdims=True)
+        resid = y - run_means - y.mean(axis=0, keepdims=True) + y.mean()
+        ms_runs = j * float(((run_means - y.mean()) ** 2).sum()) / (n - 1)
+        ms_resid = float((resid**2).sum()) / ((n - 1) * (j - 1)) if j > 1 else 0.0
+        return cls(ms_runs, ms_resid, n, j)
+
+    def spread(self, runs: int | None = None) -> Spread:
+        """The variance of one row's figure in one run, from every row at once:
+        E[MS_runs] = s_e^2 + J s_o^2 and E[MS_resid] = s_e^2, so MS_runs / J + (J - 1) / J
+        MS_resid estimates s_o^2 + s_e^2 without bias (also when a run's residuals are equally
+        correlated, as rows taken against the other rows' median are); its degrees of freedom
+        by Satterthwaite. With `runs`, the df the same mean squares would have over that many
+        runs (planning). One row (J = 1): the row's own variance, n - 1 df."""
+        n = self.n if runs is None else runs
+        parts = [(self.runs / self.j, n - 1),
+                 ((self.j - 1) / self.j * self.residual, (n - 1) * (self.j - 1))]  # fmt: skip
+        variance = sum(v for v, _ in parts)
+        spread = sum(v * v / df for v, df in parts if v > 0)
+        return Spread(variance, variance * variance / spread if spread > 0 else math.inf)
+
+
+@dataclass(frozen=True)
 class Difference:
     """Welch's comparison of two groups of run-level figures (one value per run, logs of
     normalized medians): the difference of the means, its standard error and degrees of freedom
@@ -126,16 +172,28 @@ class Difference:
         return float(sps.t.ppf(1.0 - error, self.df)) if self.se > 0 else 0.0
 
 
-def welch(baseline: Sequence[float], current: Sequence[float]) -> Difference:
+def welch(baseline: Sequence[float], current: Sequence[float],
+          spreads: "tuple[Spread | None, Spread | None]" = (None, None)) -> Difference:  # fmt: skip
     """Welch's unequal-variance comparison of run-level figures: valid when runs are independent
-    (separate processes), whatever the calls inside one run do; needs two runs a side."""
+    (separate processes), whatever the calls inside one run do; needs two runs a side. Each
+    side's run-to-run variance is its own sample variance (n - 1 df), or the Spread given for
+    it (pooled over the rows of the same runs: rtbench.gate)."""
     b, c = np.asarray(baseline, dtype=float), np.asarray(current, dtype=float)
     if len(b) < 2 or len(c) < 2:
         raise ValueError("welch() needs two runs a side")
-    vb, vc = b.var(ddof=1) / len(b), c.var(ddof=1) / len(c)
-    se = math.sqrt(vb + vc)
-    df = (vb + vc) ** 2 / (vb**2 / (len(b) - 1) + vc**2 / (len(c) - 1)) if se > 0 else math.inf
-    return Difference(float(c.mean() - b.mean()), se, float(df), len(b), len(c))
+    sides = [(s or Spread(float(x.var(ddof=1)), len(x) - 1), len(x))
+             for s, x in zip(spreads, (b, c), strict=True)]  # fmt: skip
+    se, df = standard_error(sides)
+    return Difference(float(c.mean() - b.mean()), se, df, len(b), len(c))
+
+
+def standard_error(sides: Sequence[tuple[Spread, int]]) -> tuple[float, float]:
+    """The standard error of a difference of means, each side's (spread, runs), and its degrees
+    of freedom (Welch-Satterthwaite)."""
+    parts = [(spread.variance / n, spread.df) for spread, n in sides]
+    se = math.sqrt(sum(v for v, _ in parts))
+    spread = sum(v * v / df for v, df in parts if v > 0)
+    return se, (se**4 / spread if se > 0 and spread > 0 else math.inf)
 
 
 def spent(total: float, look: int, last: int, first: int = 2) -> float:

@@ -122,6 +122,9 @@ def warnings(report: GateReport) -> list[str]:
     for label, loads in zip(("baseline", "current"), report.loads, strict=True):
         for i, load in enumerate(loads, 1):
             out += [f"{label} run {i}: {line}" for line in load_warnings(load)]
+    for label, runs in zip(("baseline", "current"), report.left_out, strict=True):
+        out += [f"{label} run {i}: left out of the contrast against the calibration (busy while "
+                "it timed); the quiet runs judge it" for i in runs]  # fmt: skip
     b_ms, c_ms = report.calibration_ms
     if max(b_ms, c_ms) / min(b_ms, c_ms) > CALIBRATION_RATIO_WARN:
         out.append(
