@@ -25,11 +25,11 @@ each current run from the second on (a look), a row is
   allowed run out, or its time budget does. Still undecided then: inconclusive (exit 3), never a
   pass. A decided row keeps its verdict.
 
-While the machine was busy (contention in any run) or the calibration ran 2x off the baseline's,
-the contrast against the calibration can neither fail nor pass a row: contention moved the models
-against the calibration by tens of percent, as a shared slowdown would. A row then fails on the
-others alone and is otherwise inconclusive. Params and GMACs must match exactly; growth fails
-unless allowed.
+A run timed while the machine was busy (contention) is left out of the contrast against the
+calibration: contention moved the models against the calibration by tens of percent, as a shared
+slowdown would. With fewer than two quiet runs a side, or the calibration 2x off the baseline's,
+that contrast can neither fail nor pass a row: a row then fails on the others alone and is
+otherwise inconclusive. Params and GMACs must match exactly; growth fails unless allowed.
 """
 
 import enum
@@ -43,13 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rtbench import results
 from rtbench.measure.load import contention_signs
 from rtbench.measure.machine import machine_differences
-from rtbench.measure.stats import (
-    Difference,
-    Spread,
-    spent,
-    standard_error,
-    welch,
-)
+from rtbench.measure.stats import Difference, Spread, spent, standard_error, welch
 from rtbench.runset import (
     GateError,
     check_comparable,
