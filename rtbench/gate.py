@@ -34,7 +34,6 @@ otherwise inconclusive. Params and GMACs must match exactly; growth fails unless
 
 import enum
 import math
-import statistics
 from dataclasses import dataclass, replace
 from statistics import median
 
@@ -43,13 +42,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rtbench import results
 from rtbench.measure.load import contention_signs
 from rtbench.measure.machine import machine_differences
-from rtbench.measure.stats import Difference, Spread, spent, standard_error, welch
+from rtbench.measure.stats import Difference, spent, welch
 from rtbench.runset import (
     GateError,
     check_comparable,
     figures,
     levels,
     mean_squares,
+    pooled_table,
     usable,
     usable_baseline,
 )
@@ -255,19 +255,21 @@ def compare(
         raise GateError("baseline and current have no (variant, runtime) in common")
     level = levels(baseline)
     b_figs, c_figs = figures(baseline, level), figures(current, level)
+    # Busy runs are left out of the calibration contrast while 2 quiet runs a side remain;
+    # otherwise they stay in and the calibration is in doubt.
     busy = (_busy(baseline), _busy(current))
-    quiet = [[f for i, f in enumerate(figs, 1) if i not in out]
-             for figs, out in zip((b_figs, c_figs), busy, strict=True)]  # fmt: skip
-    left_out = busy if min(map(len, quiet)) >= 2 else ((), ())
-    doubted_side = next((label for label, out in (("current", busy[1]), ("baseline", busy[0]))
-                         if out and not left_out[0] + left_out[1]), None)  # fmt: skip
+    quiet = tuple([f for i, f in enumerate(figs, 1) if i not in out]
+                  for figs, out in zip((b_figs, c_figs), busy, strict=True))  # fmt: skip
+    enough = min(map(len, quiet)) >= 2
+    left_out = busy if enough else ((), ())
+    doubted_side = None if enough else ("current" if busy[1] else "baseline" if busy[0] else None)
     doubt = _doubt(baseline, current, doubted_side)
-    sides = {0: tuple(quiet) if left_out != ((), ()) else (b_figs, c_figs), 1: (b_figs, c_figs)}
+    sides = {0: quiet if enough else (b_figs, c_figs), 1: (b_figs, c_figs)}
     tested = [key for key in b_rows if key in c_rows and b_rows[key]["status"] == "ok"]
     n_tests = max(1, sum(1 + any(key in f[1] for f in c_figs) for key in tested))
     kept = {(r.variant, r.runtime): r for r in (before.rows if before else ()) if r.decided}
-    spreads = {part: tuple(mean_squares(figs, tested) for figs in pair)
-               for part, pair in sides.items()}  # fmt: skip
+    tables = {part: tuple(mean_squares(figs, tested, part) for figs in pair)
+              for part, pair in sides.items()}  # fmt: skip
     rows = []
     for key, b in b_rows.items():
         errors = [r for run in current for r in run["rows"] if results.row_key(r) == key
@@ -283,7 +285,7 @@ def compare(
         elif key in kept:
             rows.append(kept[key])
         else:
-            rows.append(_judge(key, b, current, sides, settings, n_tests, doubt, spreads))
+            rows.append(_judge(key, b, current, sides, settings, n_tests, doubt, tables))
     for key, c in c_rows.items():
         if key not in b_rows:
             ok = c["status"] == "ok"
@@ -298,9 +300,9 @@ def compare(
 
 
 def _judge(key, b_row: dict, current: list[dict], sides: dict, settings: Settings,
-           n_tests: int, doubt: Doubt | None, spreads: dict) -> GateRow:  # fmt: skip
+           n_tests: int, doubt: Doubt | None, tables: dict) -> GateRow:  # fmt: skip
     """`sides`: per contrast, the baseline's and the current figures it compares (the
-    calibration's without runs left out as busy); `spreads`: their mean squares."""
+    calibration's without runs left out as busy); `tables`: their mean squares."""
     n = len(current)
     b_figs, c_figs = sides[1]
 
@@ -308,9 +310,10 @@ def _judge(key, b_row: dict, current: list[dict], sides: dict, settings: Setting
         base, cur = ([f[part][key] for f in figs if key in f[part]] for figs in sides[part])
         if part == 1 and (len(base) < 2 or len(cur) < 2):
             return None
-        pairs = zip(spreads[part], (base, cur), strict=True)
-        pooled = tuple(_pooled(side, part, key, values) for side, values in pairs)
-        return _contrast(against, base, cur, settings, n_tests, n, pooled)
+        pairs = zip(tables[part], (base, cur), strict=True)
+        found = (pooled_table(side, key, values) for side, values in pairs)
+        spreads = tuple(None if t is None else t.spread() for t in found)
+        return _contrast(against, base, cur, settings, n_tests, n, spreads)
 
     vs_cal, vs_oth = contrast(0, "calibration"), contrast(1, "others")
     if doubt is not None and vs_cal is not None:
@@ -349,13 +352,6 @@ def _judge(key, b_row: dict, current: list[dict], sides: dict, settings: Setting
                    doubted=doubted, mismatched=agreement.get("ok") is False)  # fmt: skip
 
 
-def _pooled(side: dict, part: int, key: tuple, values: list[float]) -> Spread | None:
-    """The run-to-run spread pooled over the rows, where this row is in every run's table;
-    None (the row's own variance) otherwise."""
-    rows, squares = side.get((part, key[1]), ((), None))
-    return squares.spread() if key in rows and squares.n == len(values) else None
-
-
 def _contrast(against: str, base: list[float], cur: list[float], settings: Settings,
               n_tests: int, n: int, spreads: tuple = (None, None)) -> Contrast | None:  # fmt: skip
     """The contrast at the look after `n` current runs; None before a second run of each side."""
@@ -389,40 +385,3 @@ def _doubt(baseline: list[dict], current: list[dict], busy: str | None) -> Doubt
 def stop(report: GateReport, why: str) -> GateReport:
     """The report of a check that measures no more: undecided rows stay inconclusive."""
     return report if report.decided else replace(report, stopped=why)
-
-
-# ---------------------------------------------------------------------------- planning
-
-
-def detectable(baseline: list[dict], settings: Settings = DEFAULTS) -> dict[tuple, float]:
-    """Per row of a baseline, the smallest slowdown of that variant alone (fraction) a check
-    would catch 4 times in 5 after settings.max_runs current runs as spread as the baseline's
-    (the check's own test at the last look's share of alpha: the run-to-run spread pooled over
-    the rows, the current runs' degrees of freedom those of the same mean squares over that many
-    runs; the better of the two contrasts): what a check against it can see."""
-    baseline = usable_baseline(baseline)
-    from scipy import stats as sps
-
-    figs = figures(baseline, levels(baseline))
-    keys = [results.row_key(r) for r in results.ok_rows(baseline[0])]
-    n, n_tests = settings.max_runs, 2 * max(1, len(keys))
-    alpha = spent(settings.alpha / n_tests, n, n)
-    squares = mean_squares(figs, keys)
-    out = {}
-    for key in keys:
-        best = math.inf  # a slowdown of one variant fails on either contrast
-        for part in (0, 1):
-            values = [f[part][key] for f in figs if key in f[part]]
-            if len(values) < 2:
-                continue
-            rows, table = squares.get((part, key[1]), ((), None))
-            if key in rows and table.n == len(values):
-                base, cur = table.spread(), table.spread(runs=n)
-            else:
-                base = Spread(statistics.variance(values), len(values) - 1)
-                cur = Spread(base.variance, n - 1)
-            se, df = standard_error([(base, len(values)), (cur, n)])
-            needed = (sps.t.ppf(1 - alpha, df) + sps.t.ppf(0.8, df)) * se
-            best = min(best, max(needed, settings.limit / 2))
-        out[key] = math.expm1(best)
-    return out

@@ -89,16 +89,24 @@ def check_comparable(baseline: dict, current: dict, label: str) -> tuple:
     return tuple(config.differences(baseline["config"], current["config"], Compare.NOTE))
 
 
-def mean_squares(figs: list[tuple[dict, dict]],
-                 keys: list[tuple]) -> dict[tuple, tuple[frozenset, MeanSquares]]:  # fmt: skip
-    """Per contrast (0: the calibration, 1: the others) and runtime, the mean squares of the
-    table of its rows' figures that every run has (rtbench.measure.stats.MeanSquares), and
-    those rows: a run's spread is estimated from all of them at once."""
+def mean_squares(figs: list[tuple[dict, dict]], keys: list[tuple],
+                 part: int) -> dict[str, tuple[frozenset, MeanSquares]]:  # fmt: skip
+    """Per runtime, the mean squares of the table of one contrast's figures (`part` 0: against
+    the calibration, 1: against the others) over its rows that every run has
+    (rtbench.measure.stats.MeanSquares), and those rows: a run's spread is estimated from all of
+    them at once."""
     out = {}
-    for part in (0, 1):
-        for runtime in {k[1] for k in keys}:
-            rows = [k for k in keys if k[1] == runtime and all(k in f[part] for f in figs)]
-            if rows and len(figs) >= 2:
-                table = [[f[part][k] for k in rows] for f in figs]
-                out[part, runtime] = frozenset(rows), MeanSquares.of(table)
+    for runtime in {k[1] for k in keys}:
+        rows = [k for k in keys if k[1] == runtime and all(k in f[part] for f in figs)]
+        if rows and len(figs) >= 2:
+            table = [[f[part][k] for k in rows] for f in figs]
+            out[runtime] = frozenset(rows), MeanSquares.of(table)
     return out
+
+
+def pooled_table(tables: dict[str, tuple[frozenset, MeanSquares]], key: tuple,
+                 values: list[float]) -> MeanSquares | None:  # fmt: skip
+    """The mean squares that hold this row's `values` (mean_squares), or None where the row is
+    not in every run's table (its own variance is used then)."""
+    rows, table = tables.get(key[1], ((), None))
+    return table if key in rows and table.n == len(values) else None

@@ -16,12 +16,13 @@ from scipy.stats import mannwhitneyu
 
 from rtbench import gate
 from rtbench.check import judge, run_check
-from rtbench.gate import GateError, Outcome, Settings, Verdict, compare, detectable
+from rtbench.gate import GateError, Outcome, Settings, Verdict, compare
 from rtbench.measure.calibration import CALIBRATION_NAME
 from rtbench.measure.stats import MeanSquares, spent, welch
 from rtbench.report.gate import render, warnings
 from rtbench.results import SCHEMA, ResultsError, load_results, load_runs, run_set
 from rtbench.runset import MIN_BASELINE_RUNS
+from rtbench.sensitivity import detectable
 from rtbench.spec import load_variants
 
 VARIANTS = {"A": 2.0, "B": 4.0, "C": 5.0, "D": 4.5, "Ds5": 2.5, "E": 3.0}  # x calibration

@@ -117,8 +117,8 @@ def baseline(
     from rtbench.cli.recording import check_history, record_runs
     from rtbench.files import check_output_file, write_json
     from rtbench.gate import DEFAULTS as GATE
-    from rtbench.gate import detectable
     from rtbench.results import run_set
+    from rtbench.sensitivity import detectable
 
     if not options.values["flops"]:  # a baseline without GMACs would let any growth pass
         raise BenchError("--no-flops: a baseline counts FLOPs (the gate compares GMACs); drop it")
