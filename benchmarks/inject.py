@@ -28,7 +28,7 @@ def slowed(forward: Callable, factor: float) -> Callable:
 class SlowedBuilder:
     """A builder whose models are slowed: `variant`'s whole model, or `part` of every model. A
     class, not a closure, so that it pickles into the process each run of a check is measured in
-    (rtbench.check.in_own_process)."""
+    (rtbench.measure.apart)."""
 
     factor: float
     variant: str | None = None

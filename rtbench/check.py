@@ -6,22 +6,18 @@ only how a run is measured (`Measure`) differs.
 The decision itself is rtbench.gate (pure); rendering is rtbench.report.gate.
 """
 
-import multiprocessing
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
 from rtbench import gate
 from rtbench.config import RunConfig
 from rtbench.gate import GateReport, Settings
+from rtbench.measure.apart import Measure, in_own_process
 from rtbench.models.build import build_model
 from rtbench.runner import Builder, run_benchmark
 from rtbench.spec import VariantSpec, select
-
-# (variant names, configuration) -> a results document of them, measured in one run
-Measure = Callable[[list[str], RunConfig], dict]
 
 
 @dataclass(frozen=True)
@@ -101,17 +97,3 @@ def measure_runs(available: dict[str, VariantSpec], build: Builder = build_model
 def _measure(available: dict[str, VariantSpec], build: Builder, names: list[str],
              cfg: RunConfig) -> dict:  # fmt: skip
     return run_benchmark(select(available, names, cfg.base), cfg, build=build)
-
-
-def in_own_process(measure: Measure) -> Measure:
-    """`measure`, each call in a new process (spawned: nothing inherited but what is passed) with
-    its own build, warm-up, allocator and memory layout, as pyperf's worker processes: runs in
-    one process share them and vary less than runs do. `measure` must pickle (a module-level
-    function, or a partial of one)."""
-
-    def run(names: list[str], cfg: RunConfig) -> dict:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            return pool.submit(measure, names, cfg).result()
-
-    return run

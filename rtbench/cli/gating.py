@@ -24,6 +24,7 @@ from rtbench.cli.options import (
 )
 from rtbench.cli.recording import check_history, record_runs
 from rtbench.gate import DEFAULTS, Settings
+from rtbench.measure.apart import in_own_process
 from rtbench.spec import DEFAULT_VARIANTS_DIR
 
 FLAGS = {"threshold": "--threshold", "alpha": "--alpha", "beta": "--beta",
@@ -37,10 +38,7 @@ class Format(str, enum.Enum):
 
 
 def measured_apart(measure):
-    """`measure`, each run in a process of its own (rtbench.check.in_own_process, imported when
-    measuring: it brings torch)."""
-    from rtbench.check import in_own_process
-
+    """`measure`, each run in a process of its own (a test runs it in this one instead)."""
     return in_own_process(measure)
 
 

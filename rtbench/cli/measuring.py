@@ -24,6 +24,7 @@ from rtbench.cli.options import (
     run_options,
 )
 from rtbench.config import BenchError, RunConfig
+from rtbench.measure.apart import in_own_process
 from rtbench.runset import MIN_BASELINE_RUNS
 from rtbench.spec import DEFAULT_VARIANTS_DIR
 from rtbench.text import printable
@@ -125,8 +126,6 @@ def baseline(
     cfg = options.config()
     check_output_file(out, f"--out {out}")  # before minutes of measuring, not after
     check_history(history)
-    from rtbench.check import in_own_process  # torch: after every input was checked
-
     one_run = in_own_process(partial(measure, variants_dir=variants_dir, cache_dir=None))
     aside = out.with_name(out.stem + ".refused.json")  # runs that are no baseline: kept here
     documents: list[dict] = []
