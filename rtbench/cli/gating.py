@@ -14,7 +14,7 @@ import typer
 from rtbench.cli.app import app, console, console_text, err_console, warning
 from rtbench.cli.errors import user_errors
 from rtbench.cli.history_baseline import Against, baseline_for_check
-from rtbench.cli.measuring import CACHE, DEFAULT_BASELINE, RUN_MODULES, measure
+from rtbench.cli.measuring import CACHE, DEFAULT_BASELINE, measure
 from rtbench.cli.options import (
     DEFAULT_HISTORY,
     DEFAULT_RESULTS_DIR,
@@ -39,7 +39,7 @@ class Format(str, enum.Enum):
 
 def measured_apart(measure):
     """`measure`, each run in a process of its own (a test runs it in this one instead)."""
-    return in_own_process(measure, RUN_MODULES)
+    return in_own_process(measure)
 
 
 def _help(name: str) -> str | None:

@@ -126,9 +126,7 @@ def baseline(
     cfg = options.config()
     check_output_file(out, f"--out {out}")  # before minutes of measuring, not after
     check_history(history)
-    one_run = in_own_process(
-        partial(measure, variants_dir=variants_dir, cache_dir=None), RUN_MODULES
-    )
+    one_run = in_own_process(partial(measure, variants_dir=variants_dir, cache_dir=None))
     aside = out.with_name(out.stem + ".refused.json")  # runs that are no baseline: kept here
     documents: list[dict] = []
     complete = False
@@ -219,9 +217,6 @@ def benchmark(
     exit_if_failed(document)
     if not recorded:
         raise typer.Exit(1)
-
-
-RUN_MODULES = ("rtbench.runner",)  # what `measure` imports once it runs (torch): preloaded
 
 
 def measure(names: list[str], cfg: RunConfig, variants_dir: Path, cache_dir: Path | None) -> dict:
