@@ -184,7 +184,7 @@ def test_a_failing_check_is_recorded_never_adopted_until_accepted(tmp_path, monk
         return doc
 
     monkeypatch.setattr("rtbench.cli.gating.measure", fake_measure)
-    monkeypatch.setattr("rtbench.cli.gating.measured_apart", lambda measure: measure)
+    monkeypatch.setattr("rtbench.cli.gating.in_own_process", lambda measure: measure)
     common = ["--baseline", baseline, "--history", db, "--results-dir", tmp_path / "results",
               "--against", "history"]  # fmt: skip
     first = invoke("check", *common)

@@ -37,11 +37,6 @@ class Format(str, enum.Enum):
     json = "json"
 
 
-def measured_apart(measure):
-    """`measure`, each run in a process of its own (a test runs it in this one instead)."""
-    return in_own_process(measure)
-
-
 def _help(name: str) -> str | None:
     return Settings.model_fields[name].description
 
@@ -115,7 +110,7 @@ def check(
         base, label = baseline_for_check(base, baseline, history, given, say)
     if given is None:
         kept: list[Path] = []
-        one_run = measured_apart(partial(measure, variants_dir=variants_dir,
+        one_run = in_own_process(partial(measure, variants_dir=variants_dir,
                                          cache_dir=results_dir / CACHE))  # fmt: skip
 
         def measure_and_keep(names: list[str], cfg) -> dict:
