@@ -32,106 +32,23 @@ import json
 import math
 import random
 import statistics
-import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import scipy.stats
+from noise_fit import fit, fit_condition, session_sd, unchanged_checks
 
 from rtbench import gate
 from rtbench.check import run_check
 from rtbench.cli.measuring import BASELINE_RUNS
 from rtbench.gate import Outcome, Settings
 from rtbench.measure.calibration import CALIBRATION_NAME
-from rtbench.results import SCHEMA, load_runs, ok_rows
+from rtbench.results import SCHEMA, load_runs
 from rtbench.spec import load_variants
 
 FACTORS = (0.9, 1.0, 1.05, 1.1, 1.15, 1.2, 1.3, 1.5)
 BUSY_LOAD = {"cpu_count": 2, "load_per_core_before": 1.0, "others_cpu_fraction": 0.5}
-UNCHANGED = ("idle", "neighbour", "memory")  # gate_study.py's conditions that slow nothing
 WORDS = {"neighbour": "busy loop", "memory": "memory neighbour"}  # what each is, in the plot
-
-
-def _medians(documents: list[dict], keys: list[tuple[str, str]]) -> np.ndarray:
-    """Runs x rows: the log of each run's median normalized latency, the gate's run figure."""
-    return np.array([[math.log(statistics.median(_row(d, k)["latency_normalized_samples"]))
-                      for k in keys] for d in documents])  # fmt: skip
-
-
-def _call_noise(documents: list[dict], keys: list[tuple[str, str]]) -> tuple[float, float]:
-    """sigma_call (a robust spread of the calls around their run's median: noise, not the run's
-    level; the mean over every run and row) and the calls a run has (their median). The MAD
-    of a dozen normal calls reads low: n / (n - 0.8) corrects it (Croux and Rousseeuw, 1992)."""
-    calls = [np.log(_row(d, k)["latency_normalized_samples"]) for d in documents for k in keys]
-    mad = scipy.stats.median_abs_deviation
-    sigma = float(np.mean([mad(c, scale="normal") * len(c) / (len(c) - 0.8) for c in calls]))
-    return sigma, float(np.median([len(c) for c in calls]))
-
-
-def _run_spread(groups: list[np.ndarray]) -> tuple[float, float]:
-    """Pooled over groups of runs (runs x rows, each group's own row levels removed): the
-    variance of a run's mean over rows (its offset) and of what is left per run and row."""
-    off_ss = res_ss = off_df = res_df = 0.0
-    for y in groups:
-        centered = y - y.mean(axis=0)
-        offsets = centered.mean(axis=1)
-        off_ss += float((offsets**2).sum())
-        res_ss += float(((centered - offsets[:, None]) ** 2).sum())
-        off_df += y.shape[0] - 1
-        res_df += (y.shape[0] - 1) * (y.shape[1] - 1)
-    return off_ss / max(1.0, off_df), res_ss / max(1.0, res_df)
-
-
-def fit(documents: list[dict]) -> dict:
-    """sigma_call, sigma_run, sigma_variant (log scale) of runs of one workload; rows by key."""
-    keys = [(r["variant"], r["runtime"]) for r in ok_rows(documents[0])]
-    y = _medians(documents, keys)
-    sigma_call, n = _call_noise(documents, keys)
-    offset_var, resid_var = _run_spread([y])
-    median_noise = (1.2533 * sigma_call) ** 2 / n  # what a run's median of n calls carries
-    levels = np.exp(y.mean(axis=0)).tolist()
-    return {"sigma_call": sigma_call, "sigma_run": math.sqrt(offset_var),
-            "sigma_variant": math.sqrt(max(0.0, resid_var - median_noise)), "runs": len(y),
-            "residual_sd": math.sqrt(resid_var), "median_noise_sd": math.sqrt(median_noise),
-            "calls": n, "levels": dict(zip(map("/".join, keys), levels, strict=True))}  # fmt: skip
-
-
-def fit_condition(checks: list[tuple[list[dict], list[dict]]]) -> dict:
-    """How runs measured in one condition (idle hours later, beside a neighbour) differ from their
-    baselines', from unchanged checks, (baseline runs, current runs) each: the current runs' own
-    noise as `fit` has it (each check's level removed), and the shift of a check's level from its
-    baseline's, per row: its mean over checks (what the condition does to that variant), and
-    across checks the spread of the part every row shares (tau_shared: the hour, the neighbour's
-    phase) and of each row's own (tau_row), less what the runs' own noise puts there."""
-    keys = [(r["variant"], r["runtime"]) for r in ok_rows(checks[0][0][0])]
-    base = [_medians(b, keys) for b, _ in checks]
-    cur = [_medians(c, keys) for _, c in checks]
-    sigma_call, n = _call_noise([d for _, c in checks for d in c], keys)
-    off_c, res_c = _run_spread(cur)
-    off_b, res_b = _run_spread(base)
-    d = np.array([c.mean(axis=0) - b.mean(axis=0) for b, c in zip(base, cur, strict=True)])
-    e = d - d.mean(axis=0)  # each row's mean shift is the condition's, the rest varies by check
-    shared = e.mean(axis=1)
-    own = e - shared[:, None]
-    # what finite runs alone put into a check's shift, on average over the checks
-    pairs = list(zip(base, cur, strict=True))
-    noise_shared = np.mean([off_c / len(c) + off_b / len(b) for b, c in pairs])
-    noise_own = np.mean([res_c / len(c) + res_b / len(b) for b, c in pairs])
-    (k, rows), median_noise = d.shape, (1.2533 * sigma_call) ** 2 / n
-    tau_row2 = max(0.0, float((own**2).sum()) / ((k - 1) * (rows - 1)) - noise_own)
-    tau_shared2 = float(shared.var(ddof=1)) - noise_shared - tau_row2 / rows
-    return {"checks": k, "runs": sum(len(c) for c in cur), "sigma_call": sigma_call,
-            "sigma_run": math.sqrt(off_c),
-            "sigma_variant": math.sqrt(max(0.0, res_c - median_noise)), "calls": n,
-            "shift": dict(zip(map("/".join, keys), d.mean(axis=0).tolist(), strict=True)),
-            "tau_shared": math.sqrt(max(0.0, tau_shared2)),
-            "tau_row": math.sqrt(tau_row2)}  # fmt: skip
-
-
-def _row(document: dict, key: tuple[str, str]) -> dict:
-    return next(r for r in document["rows"] if (r["variant"], r["runtime"]) == key)
 
 
 class Model:
@@ -265,49 +182,6 @@ def plot(tables: dict[str, list[dict]], measured: list[str], path: Path, variant
     figure.savefig(path)
 
 
-def unchanged_checks(studies: list[Path], into: Path) -> tuple[dict[str, list], list[dict]]:
-    """The unchanged checks of gate_study.py's study files by condition, (baseline runs, current
-    runs) each, read from the runs.tar.xz beside each study file (unpacked under `into`, each in
-    a folder of its own: two studies may name their checks alike); and every baseline's runs.
-    A study records where its files were: each is found as the file that ends like it."""
-    roots = {}
-    for study in studies:
-        root = roots.setdefault(study.parent, into / str(len(roots)))
-        if not root.exists():
-            with tarfile.open(study.parent / "runs.tar.xz") as tar:
-                tar.extractall(root, filter="data")
-    everywhere = [f for root in roots.values() for f in root.rglob("*.json")]
-    by_condition: dict[str, list] = {}
-    baselines: dict[Path, list[dict]] = {}
-    for study in studies:
-        own = list(roots[study.parent].rglob("*.json"))
-        for check in json.loads(study.read_text())["checks"]:
-            if check["condition"] not in UNCHANGED:
-                continue
-            base = _locate(check["baseline"], everywhere)
-            baselines.setdefault(base, load_runs(base))
-            current = load_runs(_locate(check["runs_file"], own))
-            by_condition.setdefault(check["condition"], []).append((baselines[base], current))
-    return by_condition, [d for runs in baselines.values() for d in runs]
-
-
-def _locate(stored: str, files: list[Path]) -> Path:
-    """The one file whose path ends with the most of `stored`'s parts, its folder at least."""
-
-    def common(file: Path) -> int:
-        n = 0
-        for a, b in zip(reversed(file.parts), reversed(Path(stored).parts), strict=False):
-            if a != b:
-                break
-            n += 1
-        return n
-
-    scored = sorted(((common(f), f) for f in files), reverse=True)
-    if not scored or scored[0][0] < 2 or (len(scored) > 1 and scored[1][0] == scored[0][0]):
-        raise SystemExit(f"gate_simulation: no one file ends like {stored}")
-    return scored[0][1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -325,6 +199,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--beta", type=float, default=gate.DEFAULTS.beta)
     parser.add_argument("--max-runs", type=int, default=gate.DEFAULTS.max_runs)
+    parser.add_argument("--session-sd", type=float, default=gate.DEFAULTS.session_sd)
     parser.add_argument("--out", type=Path, default=None, help="write the table and model (JSON)")
     parser.add_argument("--plot", type=Path, help="write the power curve (PNG)")
     parser.add_argument(
@@ -342,8 +217,13 @@ def main() -> None:
     conditions, documents = {}, [d for path in args.fit for d in load_runs(path)]
     if args.condition:
         with tempfile.TemporaryDirectory() as tmp:
-            by_condition, baselines = unchanged_checks(args.condition, Path(tmp))
+            by_condition, baselines, sessions = unchanged_checks(args.condition, Path(tmp))
         conditions = {name: fit_condition(pairs) for name, pairs in by_condition.items()}
+        sd, n = session_sd(sessions)
+        print(
+            f"session term: sd {sd:.4f} over {n} sessions (the gate's: "
+            f"{gate.DEFAULT_SESSION_SD}, df {gate.SESSION_SD_DF})"
+        )
         documents = documents or baselines
     if documents:
         fitted = fit(documents)
@@ -355,7 +235,7 @@ def main() -> None:
                               "E": 3.3}.items()}}  # fmt: skip
     model = Model(fitted["levels"], fitted["sigma_call"], fitted["sigma_run"],
                   fitted["sigma_variant"], fitted["calls"], args.busy)  # fmt: skip
-    settings = Settings(beta=args.beta, max_runs=args.max_runs)
+    settings = Settings(beta=args.beta, max_runs=args.max_runs, session_sd=args.session_sd)
     print(
         f"noise model: sigma_call {fitted['sigma_call']:.4f}, sigma_run "
         f"{fitted['sigma_run']:.4f}, sigma_variant {fitted['sigma_variant']:.4f}, busy "

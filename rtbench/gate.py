@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rtbench import results
 from rtbench.measure.load import contention_signs
 from rtbench.measure.machine import machine_differences
-from rtbench.measure.stats import Difference, spent, welch
+from rtbench.measure.stats import Difference, Spread, spent, welch
 from rtbench.runset import (
     GateError,
     check_comparable,
@@ -68,6 +68,12 @@ DEFAULT_BUDGET_S = 400.0
 # runs took 46 ms and 75 ms for the calibration at different hours (the host's load), with every
 # model's normalized level within 2.5% between them; 1.5 left every such check undecided.
 CALIBRATION_RATIO_WARN = 2.0
+# How far a session lands from another against the calibration: the sd of a row's contrast that
+# more runs do not shrink (the host's hour, a neighbour), and the degrees of freedom of that
+# estimate. Measured (benchmarks/gate_simulation.py --condition): 15 sessions of unchanged
+# one-thread checks on a 2-core AMD EPYC, each weighing alike; 1.4% in the slowest hour.
+DEFAULT_SESSION_SD = 0.008
+SESSION_SD_DF = 14
 
 
 class Verdict(str, enum.Enum):
@@ -128,6 +134,14 @@ class Settings(BaseModel):
         gt=0,
         allow_inf_nan=False,
         description="Seconds of measuring; undecided when they run out.",
+    )
+    session_sd: float = Field(
+        DEFAULT_SESSION_SD,
+        ge=0,
+        lt=1,
+        allow_inf_nan=False,
+        description="How far one session's rows land from another's against the calibration "
+        "(sd, fraction): added to that contrast's variance, since more runs do not remove it.",
     )
     allow_growth: bool = Field(False, description="Let params and GMACs grow.")
 
@@ -360,7 +374,8 @@ def _contrast(against: str, base: list[float], cur: list[float], settings: Setti
     look = min(n, settings.max_runs)
     alpha = spent(settings.alpha / n_tests, look, settings.max_runs)
     beta = spent(settings.beta, look, settings.max_runs)
-    d: Difference = welch(base, cur, spreads)
+    session = math.log1p(settings.session_sd) ** 2 if against == "calibration" else 0.0
+    d: Difference = welch(base, cur, spreads, Spread(session, SESSION_SD_DF) if session else None)
     low, high = d.lower(alpha), d.upper(beta)
     return Contrast(against, math.expm1(d.estimate), math.expm1(low), math.expm1(high),
                     fails=low > 0 and d.estimate > settings.limit / 2,

@@ -1,6 +1,7 @@
 """The scripts under benchmarks/ are run by hand (and gpu_check.sh by CI) rather than by this suite,
 so a rename inside rtbench can break one unseen: each must still import and answer --help."""
 
+import math
 import runpy
 import sys
 from pathlib import Path
@@ -100,7 +101,7 @@ def test_a_condition_fit_finds_the_shift_between_a_check_and_its_baseline(monkey
     each check's runs land against its baseline's by a shift per row (the condition), a part
     every row shares and one of each row's own, both drawn per check; the fit recovers them."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))
-    fit_condition = runpy.run_path(str(BENCHMARKS / "gate_simulation.py"))["fit_condition"]
+    fit_condition = runpy.run_path(str(BENCHMARKS / "noise_fit.py"))["fit_condition"]
     rng = np.random.default_rng(7)
     base_levels = np.log([2.7, 3.2, 3.3, 3.3, 2.9, 3.4])
     mean_shift = np.array([0.0, 0.01, -0.02, 0.03, 0.0, 0.02])
@@ -123,7 +124,7 @@ def test_a_condition_fit_sees_no_shift_where_runs_alone_vary(monkeypatch):
     """Current runs drawn exactly as their baseline's: the spread of the checks' shifts is the
     runs' own noise, and the fit leaves none of it to the condition."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))
-    fit_condition = runpy.run_path(str(BENCHMARKS / "gate_simulation.py"))["fit_condition"]
+    fit_condition = runpy.run_path(str(BENCHMARKS / "noise_fit.py"))["fit_condition"]
     rng = np.random.default_rng(11)
     levels = np.log([2.7, 3.2, 3.3, 3.3, 2.9, 3.4])
     checks = [(_runs(rng, levels, 8, 0.013), _runs(rng, levels, 4, 0.013)) for _ in range(300)]
@@ -132,9 +133,29 @@ def test_a_condition_fit_sees_no_shift_where_runs_alone_vary(monkeypatch):
     assert found["tau_shared"] < 0.004 and found["tau_row"] < 0.003
 
 
+def test_the_session_term_weighs_every_session_alike():
+    """One long session of 60 checks that moved nothing, and 10 short ones (3 checks each) whose
+    every row landed 2% above its baseline: a session moves the check, so the term is over
+    sessions, sqrt(10 x 0.02^2 / 11) = 1.9%; weighed by checks it would read under 1%."""
+    session_sd = runpy.run_path(str(BENCHMARKS / "noise_fit.py"))["session_sd"]
+    rng = np.random.default_rng(5)
+    levels = np.log([2.7, 3.2, 3.3, 3.3, 2.9, 3.4])
+
+    def checks(k: int, shift: float) -> list:
+        return [(_runs(rng, levels, 8, 0.01), _runs(rng, levels + shift, 4, 0.01))
+                for _ in range(k)]  # fmt: skip
+
+    sessions = {("long", "idle"): checks(60, 0.0)}
+    sessions |= {(f"short-{i}", "idle"): checks(3, 0.02) for i in range(10)}
+    sessions[("alone", "idle")] = checks(1, 0.5)  # one check is no session: left out
+    sd, n = session_sd(sessions)
+    assert n == 11
+    assert sd == pytest.approx(math.sqrt(10 * 0.02**2 / 11), rel=0.15)
+
+
 def test_a_studys_file_is_found_by_how_its_recorded_path_ends(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
-    locate = runpy.run_path(str(BENCHMARKS / "gate_simulation.py"))["_locate"]
+    locate = runpy.run_path(str(BENCHMARKS / "noise_fit.py"))["_locate"]
     files = [tmp_path / "0" / "s3" / "idle-1.0-r1" / "runs" / "idle-1.json",
              tmp_path / "0" / "s3" / "idle-1.0-r2" / "runs" / "idle-1.json",
              tmp_path / "1" / "study-epyc" / "t1b" / "baseline-1.json"]  # fmt: skip

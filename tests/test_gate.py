@@ -18,7 +18,7 @@ from rtbench import gate
 from rtbench.check import judge, run_check
 from rtbench.gate import GateError, Outcome, Settings, Verdict, compare
 from rtbench.measure.calibration import CALIBRATION_NAME
-from rtbench.measure.stats import MeanSquares, spent, welch
+from rtbench.measure.stats import MeanSquares, Spread, spent, welch
 from rtbench.report.gate import render, warnings
 from rtbench.results import SCHEMA, ResultsError, load_results, load_runs, run_set
 from rtbench.runset import MIN_BASELINE_RUNS
@@ -118,6 +118,34 @@ def test_welch_restates_the_textbook_formula():
     assert d.lower(p) == pytest.approx(0.0, abs=1e-9)  # the bound at p touches 0
     with pytest.raises(ValueError):
         welch([1.0], [1.0, 2.0])
+
+
+def test_a_variance_between_sessions_is_added_once_with_its_own_degrees_of_freedom():
+    b, c = [1.0, 1.2, 0.9, 1.1], [1.5, 1.4, 1.7]
+    tau2, tau_df = 0.02, 14
+    d = welch(b, c, between=Spread(tau2, tau_df))
+    vb, vc = statistics.variance(b) / 4, statistics.variance(c) / 3
+    assert d.estimate == pytest.approx(statistics.mean(c) - statistics.mean(b))
+    assert d.se == pytest.approx(math.sqrt(vb + vc + tau2))  # not divided by runs
+    assert d.df == pytest.approx((vb + vc + tau2) ** 2 / (vb**2 / 3 + vc**2 / 2 + tau2**2 / tau_df))
+
+
+def test_the_session_term_widens_the_calibration_contrast_only():
+    """Every model of the current runs reads 5.5% slower against the calibration (the session's
+    hour, under the threshold), with little run-to-run noise: taken for runs of one session, a
+    row past half the threshold fails; allowing sessions to land 3% apart (sd), none does. The
+    contrast against the other variants, which a shared move leaves alone, is the same in both."""
+    quiet = {"sigma_call": 0.01, "sigma_run": 0.003, "sigma_variant": 0.003}
+    baseline, current = runs(41, 8, **quiet), runs(42, 3, shared=1.055, **quiet)
+    within = compare(baseline, current, Settings(session_sd=0.0))
+    apart = compare(baseline, current, Settings(session_sd=0.03))
+    assert within.failed and not apart.failed
+    for one, other in zip(within.rows, apart.rows, strict=True):
+        assert one.vs_calibration.change == pytest.approx(other.vs_calibration.change)
+        assert other.vs_calibration.high > one.vs_calibration.high  # wider: upper bound up
+        assert other.vs_calibration.low < one.vs_calibration.low
+        bounds = [(r.vs_others.low, r.vs_others.high) for r in (one, other)]
+        assert bounds[0] == bounds[1]
 
 
 def test_mean_squares_restate_the_two_way_table():

@@ -82,6 +82,8 @@ def test_numbers_in_options_are_checked_before_any_work(tmp_path, options, fragm
         (["--beta", "0"], "--beta 0.0: must be more than 0"),
         (["--max-runs", "1"], "--max-runs 1: must be at least 2"),
         (["--budget", "-5"], "--budget -5.0: must be more than 0"),
+        (["--session-sd", "-0.01"], "--session-sd -0.01: must be at least 0"),
+        (["--session-sd", "nan"], "--session-sd nan: expected a finite number"),
     ],
 )
 def test_numbers_in_check_options(options, fragment):

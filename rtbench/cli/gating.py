@@ -28,7 +28,7 @@ from rtbench.measure.apart import in_own_process
 from rtbench.spec import DEFAULT_VARIANTS_DIR
 
 FLAGS = {"threshold": "--threshold", "alpha": "--alpha", "beta": "--beta",
-         "max_runs": "--max-runs", "budget_s": "--budget",
+         "max_runs": "--max-runs", "budget_s": "--budget", "session_sd": "--session-sd",
          "allow_growth": "--allow-growth"}  # fmt: skip
 
 
@@ -56,6 +56,7 @@ def check(
     beta: Annotated[float, typer.Option(help=_help("beta"))] = DEFAULTS.beta,
     max_runs: Annotated[int, typer.Option(help=_help("max_runs"))] = DEFAULTS.max_runs,
     budget: Annotated[float, typer.Option(help=_help("budget_s"))] = DEFAULTS.budget_s,
+    session_sd: Annotated[float, typer.Option(help=_help("session_sd"))] = DEFAULTS.session_sd,
     allow_growth: Annotated[bool, typer.Option(help=_help("allow_growth"))] = False,
     junit: Annotated[
         Path | None, typer.Option(help="Also write the verdicts as a JUnit XML file.")
@@ -82,7 +83,7 @@ def check(
     from rtbench.spec import load_variants
 
     settings = Settings.make(FLAGS, threshold=threshold, alpha=alpha, beta=beta,
-                             max_runs=max_runs, budget_s=budget,
+                             max_runs=max_runs, budget_s=budget, session_sd=session_sd,
                              allow_growth=allow_growth)  # fmt: skip
     if junit is not None:
         check_output_file(junit, f"--junit {junit}")  # before minutes of measuring, not after

@@ -173,17 +173,20 @@ class Difference:
 
 
 def welch(baseline: Sequence[float], current: Sequence[float],
-          spreads: "tuple[Spread | None, Spread | None]" = (None, None)) -> Difference:  # fmt: skip
+          spreads: "tuple[Spread | None, Spread | None]" = (None, None),
+          between: Spread | None = None) -> Difference:  # fmt: skip
     """Welch's unequal-variance comparison of run-level figures: valid when runs are independent
     (separate processes), whatever the calls inside one run do; needs two runs a side. Each
     side's run-to-run variance is its own sample variance (n - 1 df), or the Spread given for
-    it (pooled over the rows of the same runs: rtbench.gate)."""
+    it (pooled over the rows of the same runs: rtbench.gate). `between`: a variance of the
+    difference itself that more runs do not shrink (how far one session lands from another),
+    added once, with its own degrees of freedom."""
     b, c = np.asarray(baseline, dtype=float), np.asarray(current, dtype=float)
     if len(b) < 2 or len(c) < 2:
         raise ValueError("welch() needs two runs a side")
     sides = [(s or Spread(float(x.var(ddof=1)), len(x) - 1), len(x))
              for s, x in zip(spreads, (b, c), strict=True)]  # fmt: skip
-    se, df = standard_error(sides)
+    se, df = standard_error(sides + ([(between, 1)] if between else []))
     return Difference(float(c.mean() - b.mean()), se, df, len(b), len(c))
 
 

@@ -145,7 +145,8 @@ def caption(report: GateReport) -> str:
     return (f"{report.runs[1]} current runs against {report.runs[0]} baseline runs (at most "
             f"{s.max_runs}); latency normalized by the calibration workload of the same run; "
             f"threshold {s.threshold:.0%}, false alarms at most {s.alpha:g} a check, a change "
-            f"of the threshold passed at most {s.beta:g}")  # fmt: skip
+            f"of the threshold passed at most {s.beta:g}; sessions apart by {s.session_sd:.1%} "
+            "(sd) against the calibration")  # fmt: skip
 
 
 def render(report: GateReport) -> Table:
@@ -254,6 +255,7 @@ def junit_xml(report: GateReport, baseline: str) -> str:
     s = report.settings
     for name, value in (("outcome", report.outcome.value), ("baseline", baseline),
                         ("threshold", s.threshold), ("alpha", s.alpha), ("beta", s.beta),
+                        ("session_sd", s.session_sd),
                         ("baseline_runs", report.runs[0]),
                         ("current_runs", report.runs[1])):  # fmt: skip
         ET.SubElement(properties, "property", name=name, value=xml_text(value))
