@@ -24,7 +24,7 @@ Prints the tables (Markdown) and writes them, with the models, to --out.
 
     python benchmarks/gate_simulation.py --fit results/noise/run-*.json --checks 400
     python benchmarks/gate_simulation.py --checks 400 --condition \
-        docs/gate-study/2026-12-07/study-1thread-*.json docs/gate-study/2026-12-07[b-g]/study-*.json
+        docs/gate-study/2026-12-07/study-1thread-*.json docs/gate-study/2026-12-07[b-i]/study-*.json
 """
 
 import argparse
