@@ -36,7 +36,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from noise_fit import fit, fit_condition, session_sd, unchanged_checks
+from noise_fit import fit, fit_condition, session_term, unchanged_checks
 
 from rtbench import gate
 from rtbench.check import run_check
@@ -200,6 +200,7 @@ def main() -> None:
     parser.add_argument("--beta", type=float, default=gate.DEFAULTS.beta)
     parser.add_argument("--max-runs", type=int, default=gate.DEFAULTS.max_runs)
     parser.add_argument("--session-sd", type=float, default=gate.DEFAULTS.session_sd)
+    parser.add_argument("--session-slope", type=float, default=gate.DEFAULTS.session_slope)
     parser.add_argument("--out", type=Path, default=None, help="write the table and model (JSON)")
     parser.add_argument("--plot", type=Path, help="write the power curve (PNG)")
     parser.add_argument(
@@ -219,10 +220,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             by_condition, baselines, sessions = unchanged_checks(args.condition, Path(tmp))
         conditions = {name: fit_condition(pairs) for name, pairs in by_condition.items()}
-        sd, n = session_sd(sessions)
+        term = session_term(sessions)
         print(
-            f"session term: sd {sd:.4f} over {n} sessions (the gate's: "
-            f"{gate.DEFAULT_SESSION_SD}, df {gate.SESSION_SD_DF})"
+            f"session term: sd {term['sd']:.4f}, slope {term['slope']:.3f} over "
+            f"{term['sessions']} sessions, {term['checks']} checks (the gate's: "
+            f"{gate.DEFAULT_SESSION_SD}, {gate.DEFAULT_SESSION_SLOPE}, df {gate.SESSION_DF})"
         )
         documents = documents or baselines
     if documents:
@@ -235,7 +237,12 @@ def main() -> None:
                               "E": 3.3}.items()}}  # fmt: skip
     model = Model(fitted["levels"], fitted["sigma_call"], fitted["sigma_run"],
                   fitted["sigma_variant"], fitted["calls"], args.busy)  # fmt: skip
-    settings = Settings(beta=args.beta, max_runs=args.max_runs, session_sd=args.session_sd)
+    settings = Settings(
+        beta=args.beta,
+        max_runs=args.max_runs,
+        session_sd=args.session_sd,
+        session_slope=args.session_slope,
+    )
     print(
         f"noise model: sigma_call {fitted['sigma_call']:.4f}, sigma_run "
         f"{fitted['sigma_run']:.4f}, sigma_variant {fitted['sigma_variant']:.4f}, busy "

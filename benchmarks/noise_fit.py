@@ -1,6 +1,6 @@
 """Noise models fitted to real runs of the gate's workload (benchmarks/gate_simulation.py draws
 from them): a baseline's runs (`fit`), the unchanged checks of gate_study.py's studies in one
-condition (`fit_condition`), and the gate's session term over their sessions (`session_sd`).
+condition (`fit_condition`), and the gate's session term over their sessions (`session_term`).
 Log scale throughout; a run's figure is the log of its median normalized latency, as the gate's."""
 
 import json
@@ -95,13 +95,39 @@ def fit_condition(checks: list[tuple[list[dict], list[dict]]]) -> dict:
             "tau_row": math.sqrt(tau_row2), "excess": excess}  # fmt: skip
 
 
-def session_sd(sessions: dict[tuple[str, str], list]) -> tuple[float, int]:
-    """The gate's session term (rtbench.gate.DEFAULT_SESSION_SD) and the sessions it is from:
-    how far the unchanged rows of a session (one study's checks in one condition, 2 at least)
-    land from their baselines against the calibration, beyond the runs' noise, each session
-    weighing alike: the hour is what varies, and a batch of 25 checks is still one hour."""
-    excess = [fit_condition(pairs)["excess"] for pairs in sessions.values() if len(pairs) > 1]
-    return math.sqrt(max(0.0, statistics.mean(excess))), len(excess)
+def session_term(sessions: dict[tuple[str, str], list]) -> dict:
+    """The gate's session term (rtbench.gate's DEFAULT_SESSION_SD and DEFAULT_SESSION_SLOPE): how
+    far the unchanged rows of a check land from their baselines' against the calibration, beyond
+    what the check's own runs put there (its excess: the mean over rows of the shift squared,
+    less the runs' variance of it), fitted as sd^2 + (slope x r)^2 by least squares, r how much
+    slower (log) the check's calibration read than its baseline's (0 where faster: the host's
+    slow hours, when the models slowed more than the calibration did). Each session (one study's
+    checks in one condition, 2 at least) weighs alike: the hour is what varies, and a batch of 25
+    checks is still one hour."""
+    found, weights = [], []
+    for pairs in (p for p in sessions.values() if len(p) > 1):
+        for base, cur in pairs:
+            keys = [(r["variant"], r["runtime"]) for r in ok_rows(base[0])]
+            b, c = _medians(base, keys), _medians(cur, keys)
+            noise = b.var(axis=0, ddof=1).mean() / len(b) + c.var(axis=0, ddof=1).mean() / len(c)
+            slower = math.log(_calibration(cur) / _calibration(base))
+            shift = c.mean(axis=0) - b.mean(axis=0)
+            found.append((float((shift**2).mean()) - noise, max(0.0, slower)))
+            weights.append(1.0 / len(pairs))
+    excess, r = np.array(found).T
+    w = np.sqrt(weights)
+    design = np.vstack([np.ones_like(r), r**2]).T
+    (sd2, slope2), *_ = np.linalg.lstsq(design * w[:, None], excess * w, rcond=None)
+    return {
+        "sd": math.sqrt(max(0.0, sd2)),
+        "slope": math.sqrt(max(0.0, slope2)),
+        "sessions": sum(len(p) > 1 for p in sessions.values()),
+        "checks": len(found),
+    }
+
+
+def _calibration(runs: list[dict]) -> float:
+    return statistics.median(r["calibration"]["median_ms"] for r in runs)
 
 
 def _row(document: dict, key: tuple[str, str]) -> dict:

@@ -1,35 +1,20 @@
 """The regression gate's decision: runs of the baseline and runs of the current code in, verdicts
 out. Pure: nothing here measures, prints or writes; rtbench.check measures the runs and asks here
-after each one, rtbench.report.gate renders what was found.
+after each one, rtbench.report.gate renders what was found (the why: docs/design.md).
 
-The unit is the run: a separate process with its own build and warm-up. Calls inside one run are
-not independent (a run as a whole lands 2-7% above or below another), so each run gives one
-figure per row: log(median of its calibration-normalized samples), the samples of a variant each
-divided by the calibration's of the same round. A row is judged on two contrasts:
-
-- against the calibration: the figure itself, which a slowdown of every variant moves too;
-- against the other variants: the figure minus the median of the same run's other variants,
-  which contention and a slower machine move far less (it needs MIN_OTHERS others).
-
-Each contrast compares the baseline's runs with the current runs by Welch's t (log scale), each
-side's run-to-run variance pooled over the rows of its runs (rtbench.runset.mean_squares): the six
-rows of two runs say how much runs move; one row's pair may agree by chance. After
-each current run from the second on (a look), a row is
-- slower when a contrast's lower bound is above 0 and its estimate past half the threshold; the
-  error rate ALPHA is spent over the looks and split over every contrast of every row (Bonferroni),
-  so it bounds the false alarms of the whole check;
-- same (faster: below 0 as well) when every contrast's upper bound is under the threshold; the
-  error BETA, the chance to pass a row that grew by exactly the threshold, is spent over the
-  looks too;
-- undecided otherwise: the check measures another run, until every row is decided, the runs
-  allowed run out, or its time budget does. Still undecided then: inconclusive (exit 3), never a
-  pass. A decided row keeps its verdict.
-
-A run timed while the machine was busy (contention) is left out of the contrast against the
-calibration: contention moved the models against the calibration by tens of percent, as a shared
-slowdown would. With fewer than two quiet runs a side, or the calibration 2x off the baseline's,
-that contrast can neither fail nor pass a row: a row then fails on the others alone and is
-otherwise inconclusive. Params and GMACs must match exactly; growth fails unless allowed.
+The unit is the run (a process with its own build and warm-up): each gives one figure per row,
+the log of its median calibration-normalized sample. A row is judged against the calibration (the
+figure; a slowdown of every variant moves it too) and against the other variants (the figure less
+the median of the run's others; needs MIN_OTHERS). Each contrast is Welch's t of the baseline's
+runs against the current ones, each side's run-to-run variance pooled over the rows of its runs;
+the calibration contrast also carries how far sessions land apart (Settings.session_variance).
+After each current run from the second on (a look), a row is slower when a contrast's lower bound
+is above 0 and its estimate past half the threshold (ALPHA spent over the looks, split over every
+contrast of every row); same (faster: below 0 too) when every upper bound is under the threshold
+(BETA spent alike); else undecided, and another run is measured until the runs or the budget run
+out: inconclusive (exit 3), never a pass. A decided row keeps its verdict. A busy run is left out
+of the calibration contrast; with fewer than two quiet runs a side, or the calibration 2x off,
+that contrast can neither fail nor pass. Params and GMACs must match; growth fails unless allowed.
 """
 
 import enum
@@ -68,12 +53,14 @@ DEFAULT_BUDGET_S = 400.0
 # runs took 46 ms and 75 ms for the calibration at different hours (the host's load), with every
 # model's normalized level within 2.5% between them; 1.5 left every such check undecided.
 CALIBRATION_RATIO_WARN = 2.0
-# How far a session lands from another against the calibration: the sd of a row's contrast that
-# more runs do not shrink (the host's hour, a neighbour), and the degrees of freedom of that
-# estimate. Measured (benchmarks/gate_simulation.py --condition): 15 sessions of unchanged
-# one-thread checks on a 2-core AMD EPYC, each weighing alike; 1.4% in the slowest hour.
-DEFAULT_SESSION_SD = 0.008
-SESSION_SD_DF = 14
+# How far a session lands from another against the calibration: a variance of a row's contrast
+# that more runs do not shrink, sd^2 + (slope x r)^2, r how much slower (log) the check's
+# calibration read than its baseline's: in the host's slow hours the models slowed more than the
+# calibration did. Fitted (benchmarks/noise_fit.py, each session weighing alike) to the 15
+# sessions of unchanged one-thread checks on a 2-core AMD EPYC, 2 parameters: 13 df.
+DEFAULT_SESSION_SD = 0.0075
+DEFAULT_SESSION_SLOPE = 0.08
+SESSION_DF = 13
 
 
 class Verdict(str, enum.Enum):
@@ -143,7 +130,21 @@ class Settings(BaseModel):
         description="How far one session's rows land from another's against the calibration "
         "(sd, fraction): added to that contrast's variance, since more runs do not remove it.",
     )
+    session_slope: float = Field(
+        DEFAULT_SESSION_SLOPE,
+        ge=0,
+        lt=10,
+        allow_inf_nan=False,
+        description="And more, this much of how far slower the check's calibration reads than "
+        "the baseline's (log): a host slowed by other work slows models more than it.",
+    )
     allow_growth: bool = Field(False, description="Let params and GMACs grow.")
+
+    def session_variance(self, calibration_ratio: float) -> float:
+        """The session term's variance (log scale), the calibration at `calibration_ratio` x
+        the baseline's."""
+        slower = max(0.0, math.log(calibration_ratio))
+        return math.log1p(self.session_sd) ** 2 + (self.session_slope * slower) ** 2
 
     @property
     def limit(self) -> float:
@@ -228,6 +229,7 @@ class GateReport:
     # runs (1-based, baseline's and current) busy while timing: left out of the calibration
     # contrast, which the quiet ones judge (with fewer than 2 quiet runs a side: doubt instead)
     left_out: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
+    session_sd: float = 0.0  # the session term the calibration contrast carried (sd, log scale)
 
     @property
     def failed(self) -> bool:
@@ -278,6 +280,9 @@ def compare(
     left_out = busy if enough else ((), ())
     doubted_side = None if enough else ("current" if busy[1] else "baseline" if busy[0] else None)
     doubt = _doubt(baseline, current, doubted_side)
+    calibration = (median(r["calibration"]["median_ms"] for r in baseline),
+                   median(r["calibration"]["median_ms"] for r in current))  # fmt: skip
+    session = settings.session_variance(calibration[1] / calibration[0])
     sides = {0: quiet if enough else (b_figs, c_figs), 1: (b_figs, c_figs)}
     tested = [key for key in b_rows if key in c_rows and b_rows[key]["status"] == "ok"]
     n_tests = max(1, sum(1 + any(key in f[1] for f in c_figs) for key in tested))
@@ -299,24 +304,24 @@ def compare(
         elif key in kept:
             rows.append(kept[key])
         else:
-            rows.append(_judge(key, b, current, sides, settings, n_tests, doubt, tables))
+            rows.append(_judge(key, b, current, sides, settings, n_tests, doubt, tables, session))
     for key, c in c_rows.items():
         if key not in b_rows:
             ok = c["status"] == "ok"
             rows.append(GateRow(*key, Verdict.NEW, failed=False,
                                 error=None if ok else c.get("error")))  # fmt: skip
-    calibration = (median(r["calibration"]["median_ms"] for r in baseline),
-                   median(r["calibration"]["median_ms"] for r in current))  # fmt: skip
     return GateReport(tuple(rows), settings, (len(baseline), len(current)), doubt, calibration,
                       (tuple(r.get("load") for r in baseline),
                        tuple(r.get("load") for r in current)), noted,
-                      machine_differences(baseline[0], current[0]), left_out=left_out)  # fmt: skip
+                      machine_differences(baseline[0], current[0]), left_out=left_out,
+                      session_sd=math.sqrt(session))  # fmt: skip
 
 
 def _judge(key, b_row: dict, current: list[dict], sides: dict, settings: Settings,
-           n_tests: int, doubt: Doubt | None, tables: dict) -> GateRow:  # fmt: skip
+           n_tests: int, doubt: Doubt | None, tables: dict, session: float) -> GateRow:  # fmt: skip
     """`sides`: per contrast, the baseline's and the current figures it compares (the
-    calibration's without runs left out as busy); `tables`: their mean squares."""
+    calibration's without runs left out as busy); `tables`: their mean squares; `session`: the
+    variance between sessions the calibration contrast carries too."""
     n = len(current)
     b_figs, c_figs = sides[1]
 
@@ -327,7 +332,8 @@ def _judge(key, b_row: dict, current: list[dict], sides: dict, settings: Setting
         pairs = zip(tables[part], (base, cur), strict=True)
         found = (pooled_table(side, key, values) for side, values in pairs)
         spreads = tuple(None if t is None else t.spread() for t in found)
-        return _contrast(against, base, cur, settings, n_tests, n, spreads)
+        between = Spread(session, SESSION_DF) if part == 0 and session > 0 else None
+        return _contrast(against, base, cur, settings, n_tests, n, spreads, between)
 
     vs_cal, vs_oth = contrast(0, "calibration"), contrast(1, "others")
     if doubt is not None and vs_cal is not None:
@@ -367,15 +373,15 @@ def _judge(key, b_row: dict, current: list[dict], sides: dict, settings: Setting
 
 
 def _contrast(against: str, base: list[float], cur: list[float], settings: Settings,
-              n_tests: int, n: int, spreads: tuple = (None, None)) -> Contrast | None:  # fmt: skip
+              n_tests: int, n: int, spreads: tuple = (None, None),
+              between: Spread | None = None) -> Contrast | None:  # fmt: skip
     """The contrast at the look after `n` current runs; None before a second run of each side."""
     if len(base) < 2 or len(cur) < 2 or n < 2:
         return None
     look = min(n, settings.max_runs)
     alpha = spent(settings.alpha / n_tests, look, settings.max_runs)
     beta = spent(settings.beta, look, settings.max_runs)
-    session = math.log1p(settings.session_sd) ** 2 if against == "calibration" else 0.0
-    d: Difference = welch(base, cur, spreads, Spread(session, SESSION_SD_DF) if session else None)
+    d: Difference = welch(base, cur, spreads, between)
     low, high = d.lower(alpha), d.upper(beta)
     return Contrast(against, math.expm1(d.estimate), math.expm1(low), math.expm1(high),
                     fails=low > 0 and d.estimate > settings.limit / 2,

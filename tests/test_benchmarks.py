@@ -83,7 +83,7 @@ def test_a_check_is_tallied_a_false_alarm_when_anything_not_slowed_failed(
     assert study["tally"](failed, slowed) == expected
 
 
-def _runs(rng, levels, n, sigma_run, sigma_call=0.04, calls=12):
+def _runs(rng, levels, n, sigma_run, sigma_call=0.04, calls=12, calibration_ms=90.0):
     """n results documents whose rows' normalized calls are exp(level + run offset + noise)."""
     docs = []
     for _ in range(n):
@@ -92,7 +92,7 @@ def _runs(rng, levels, n, sigma_run, sigma_call=0.04, calls=12):
                  "latency_normalized_samples":
                      np.exp(level + offset + rng.normal(0.0, sigma_call, calls)).tolist()}
                 for i, level in enumerate(levels)]  # fmt: skip
-        docs.append({"rows": rows})
+        docs.append({"rows": rows, "calibration": {"median_ms": calibration_ms}})
     return docs
 
 
@@ -133,24 +133,45 @@ def test_a_condition_fit_sees_no_shift_where_runs_alone_vary(monkeypatch):
     assert found["tau_shared"] < 0.004 and found["tau_row"] < 0.003
 
 
+def _checks(rng, k: int, shift: float = 0.0, slower: float = 0.0) -> list:
+    """k unchanged checks against baselines of the same levels: every row of a check's runs
+    shifted by `shift`, their calibration read exp(slower) x the baseline's."""
+    levels = np.log([2.7, 3.2, 3.3, 3.3, 2.9, 3.4])
+    return [(_runs(rng, levels, 8, 0.01),
+             _runs(rng, levels + shift, 4, 0.01, calibration_ms=90.0 * math.exp(slower)))
+            for _ in range(k)]  # fmt: skip
+
+
 def test_the_session_term_weighs_every_session_alike():
     """One long session of 60 checks that moved nothing, and 10 short ones (3 checks each) whose
     every row landed 2% above its baseline: a session moves the check, so the term is over
     sessions, sqrt(10 x 0.02^2 / 11) = 1.9%; weighed by checks it would read under 1%."""
-    session_sd = runpy.run_path(str(BENCHMARKS / "noise_fit.py"))["session_sd"]
+    session_term = runpy.run_path(str(BENCHMARKS / "noise_fit.py"))["session_term"]
     rng = np.random.default_rng(5)
-    levels = np.log([2.7, 3.2, 3.3, 3.3, 2.9, 3.4])
+    sessions = {("long", "idle"): _checks(rng, 60)}
+    sessions |= {(f"short-{i}", "idle"): _checks(rng, 3, 0.02) for i in range(10)}
+    sessions[("alone", "idle")] = _checks(rng, 1, 0.5)  # one check is no session: left out
+    found = session_term(sessions)
+    assert (found["sessions"], found["checks"]) == (11, 90)
+    assert found["sd"] == pytest.approx(math.sqrt(10 * 0.02**2 / 11), rel=0.15)
+    assert found["slope"] < 0.02  # the calibration never moved
 
-    def checks(k: int, shift: float) -> list:
-        return [(_runs(rng, levels, 8, 0.01), _runs(rng, levels + shift, 4, 0.01))
-                for _ in range(k)]  # fmt: skip
 
-    sessions = {("long", "idle"): checks(60, 0.0)}
-    sessions |= {(f"short-{i}", "idle"): checks(3, 0.02) for i in range(10)}
-    sessions[("alone", "idle")] = checks(1, 0.5)  # one check is no session: left out
-    sd, n = session_sd(sessions)
-    assert n == 11
-    assert sd == pytest.approx(math.sqrt(10 * 0.02**2 / 11), rel=0.15)
+def test_the_session_term_grows_with_how_much_slower_the_calibration_read():
+    """Sessions whose calibration read slower by r (0 to 30%, log) and whose checks' rows all
+    landed off their baselines by a draw of sd 0.1 r: the fit finds the slope 0.1 and no floor.
+    Where the calibration read faster, nothing moved, and the slope is of slower ones only."""
+    session_term = runpy.run_path(str(BENCHMARKS / "noise_fit.py"))["session_term"]
+    rng = np.random.default_rng(9)
+    sessions = {}
+    for i in range(40):
+        r = 0.3 * i / 39
+        checks = [c for _ in range(3) for c in _checks(rng, 1, rng.normal(0.0, 0.1 * r), r)]
+        sessions[(f"slow-{i}", "idle")] = checks
+        sessions[(f"fast-{i}", "idle")] = _checks(rng, 3, 0.0, -r)
+    found = session_term(sessions)
+    assert found["slope"] == pytest.approx(0.1, rel=0.25)
+    assert found["sd"] < 0.006  # the root of a variance near 0: 0.006^2 is 1% of 0.03^2
 
 
 def test_a_studys_file_is_found_by_how_its_recorded_path_ends(tmp_path, monkeypatch):

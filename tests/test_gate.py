@@ -137,8 +137,8 @@ def test_the_session_term_widens_the_calibration_contrast_only():
     contrast against the other variants, which a shared move leaves alone, is the same in both."""
     quiet = {"sigma_call": 0.01, "sigma_run": 0.003, "sigma_variant": 0.003}
     baseline, current = runs(41, 8, **quiet), runs(42, 3, shared=1.055, **quiet)
-    within = compare(baseline, current, Settings(session_sd=0.0))
-    apart = compare(baseline, current, Settings(session_sd=0.03))
+    within = compare(baseline, current, Settings(session_sd=0.0, session_slope=0.0))
+    apart = compare(baseline, current, Settings(session_sd=0.03, session_slope=0.0))
     assert within.failed and not apart.failed
     for one, other in zip(within.rows, apart.rows, strict=True):
         assert one.vs_calibration.change == pytest.approx(other.vs_calibration.change)
@@ -146,6 +146,21 @@ def test_the_session_term_widens_the_calibration_contrast_only():
         assert other.vs_calibration.low < one.vs_calibration.low
         bounds = [(r.vs_others.low, r.vs_others.high) for r in (one, other)]
         assert bounds[0] == bounds[1]
+
+
+def test_the_session_term_grows_where_the_calibration_read_slower():
+    """The same +5.5% of every model, where the host ran 25% slower for the calibration too: a
+    session in a slow hour, where models slowed more than the calibration. With a term of 15% of
+    that move (log), sd 0.15 x log(1.25) = 3.3%, nothing fails; where the calibration read as the
+    baseline's, the same slope adds nothing and a row fails."""
+    quiet = {"sigma_call": 0.01, "sigma_run": 0.003, "sigma_variant": 0.003}
+    settings = Settings(session_sd=0.0, session_slope=0.15)
+    baseline = runs(41, 8, **quiet)
+    slow_hour = compare(baseline, runs(42, 3, shared=1.055, machine=1.25, **quiet), settings)
+    as_before = compare(baseline, runs(42, 3, shared=1.055, **quiet), settings)
+    assert not slow_hour.failed and as_before.failed
+    assert slow_hour.session_sd == pytest.approx(0.15 * math.log(1.25), rel=0.05)
+    assert as_before.session_sd < 0.002
 
 
 def test_mean_squares_restate_the_two_way_table():

@@ -84,6 +84,7 @@ def test_numbers_in_options_are_checked_before_any_work(tmp_path, options, fragm
         (["--budget", "-5"], "--budget -5.0: must be more than 0"),
         (["--session-sd", "-0.01"], "--session-sd -0.01: must be at least 0"),
         (["--session-sd", "nan"], "--session-sd nan: expected a finite number"),
+        (["--session-slope", "-1"], "--session-slope -1.0: must be at least 0"),
     ],
 )
 def test_numbers_in_check_options(options, fragment):

@@ -29,7 +29,7 @@ from rtbench.spec import DEFAULT_VARIANTS_DIR
 
 FLAGS = {"threshold": "--threshold", "alpha": "--alpha", "beta": "--beta",
          "max_runs": "--max-runs", "budget_s": "--budget", "session_sd": "--session-sd",
-         "allow_growth": "--allow-growth"}  # fmt: skip
+         "session_slope": "--session-slope", "allow_growth": "--allow-growth"}  # fmt: skip
 
 
 class Format(str, enum.Enum):
@@ -57,6 +57,8 @@ def check(
     max_runs: Annotated[int, typer.Option(help=_help("max_runs"))] = DEFAULTS.max_runs,
     budget: Annotated[float, typer.Option(help=_help("budget_s"))] = DEFAULTS.budget_s,
     session_sd: Annotated[float, typer.Option(help=_help("session_sd"))] = DEFAULTS.session_sd,
+    session_slope: Annotated[
+        float, typer.Option(help=_help("session_slope"))] = DEFAULTS.session_slope,
     allow_growth: Annotated[bool, typer.Option(help=_help("allow_growth"))] = False,
     junit: Annotated[
         Path | None, typer.Option(help="Also write the verdicts as a JUnit XML file.")
@@ -84,7 +86,7 @@ def check(
 
     settings = Settings.make(FLAGS, threshold=threshold, alpha=alpha, beta=beta,
                              max_runs=max_runs, budget_s=budget, session_sd=session_sd,
-                             allow_growth=allow_growth)  # fmt: skip
+                             session_slope=session_slope, allow_growth=allow_growth)  # fmt: skip
     if junit is not None:
         check_output_file(junit, f"--junit {junit}")  # before minutes of measuring, not after
     say = console.print if format is Format.text else err_console.print  # stdout is the JSON's

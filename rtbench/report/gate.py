@@ -3,6 +3,7 @@ per row saying what decided its verdict, the warnings beside the verdicts, and C
 (JSON, a Markdown job summary, JUnit XML)."""
 
 import dataclasses
+import math
 
 from rich.table import Table
 from rich.text import Text
@@ -145,8 +146,8 @@ def caption(report: GateReport) -> str:
     return (f"{report.runs[1]} current runs against {report.runs[0]} baseline runs (at most "
             f"{s.max_runs}); latency normalized by the calibration workload of the same run; "
             f"threshold {s.threshold:.0%}, false alarms at most {s.alpha:g} a check, a change "
-            f"of the threshold passed at most {s.beta:g}; sessions apart by {s.session_sd:.1%} "
-            "(sd) against the calibration")  # fmt: skip
+            f"of the threshold passed at most {s.beta:g}; sessions apart by "
+            f"{math.expm1(report.session_sd):.1%} (sd) against the calibration")  # fmt: skip
 
 
 def render(report: GateReport) -> Table:
@@ -219,6 +220,7 @@ def as_json(report: GateReport, baseline: str) -> dict:
             "stopped": report.stopped,
             "calibration_ms": {"baseline": report.calibration_ms[0],
                                "current": report.calibration_ms[1]},
+            "session_sd": report.session_sd,
             "warnings": warnings(report), "rows": rows}  # fmt: skip
 
 
@@ -255,7 +257,7 @@ def junit_xml(report: GateReport, baseline: str) -> str:
     s = report.settings
     for name, value in (("outcome", report.outcome.value), ("baseline", baseline),
                         ("threshold", s.threshold), ("alpha", s.alpha), ("beta", s.beta),
-                        ("session_sd", s.session_sd),
+                        ("session_sd", s.session_sd), ("session_slope", s.session_slope),
                         ("baseline_runs", report.runs[0]),
                         ("current_runs", report.runs[1])):  # fmt: skip
         ET.SubElement(properties, "property", name=name, value=xml_text(value))
