@@ -116,6 +116,9 @@ def evidence(row: GateRow, report: GateReport) -> str:
     return "; ".join(parts + ([said] if said else []))
 
 
+SLOWER_HOST = 1.10  # a calibration this much slower than the baseline's is said: a slow hour
+
+
 def warnings(report: GateReport) -> list[str]:
     """What weakens the comparison without stopping it: a busy machine, a calibration that ran
     much longer or shorter, settings that differ, a check stopped before deciding."""
@@ -131,6 +134,13 @@ def warnings(report: GateReport) -> list[str]:
         out.append(
             f"calibration median {b_ms:.3g} ms in baseline, {c_ms:.3g} ms in current: a different"
             " or busy machine; contention skews normalized latencies by tens of percent"
+        )
+    elif c_ms > SLOWER_HOST * b_ms:
+        out.append(
+            f"the calibration read {c_ms / b_ms - 1:.0%} slower than in the baseline (the host is "
+            "slower now, or busy): the models slowed more than it in such hours, so sessions are "
+            f"judged {math.expm1(report.session_sd):.1%} apart (sd) against the calibration; the "
+            "check may need more runs, or be unable to tell"
         )
     out += [f"config {key} differs (baseline {b!r}, current {c!r})" for key, b, c in report.noted]
     if report.machine:
