@@ -12,8 +12,9 @@ these variants, measured in another session, as a check meets its baseline.
 A test that a slowdown is caught never skips: where a check misses it while other processes took
 the CPU, it checks again (at most ATTEMPTS times) and fails if the slowdown is never caught; on
 an idle machine one miss fails it.
-Only "unchanged code passes" may skip, on a busy machine, saying why: a gate that never failed
-would otherwise show as a skip.
+Only "unchanged code passes" may skip, on a busy machine, or where it could not tell while the
+host ran the calibration over 10% slower than in the baseline (a slow hour: the gate then says it
+cannot tell, by design), saying why; a false alarm is never skipped on an idle host.
 """
 
 import os
@@ -33,7 +34,7 @@ from rtbench.cli.measuring import (
 from rtbench.config import RunConfig, TimingPlan
 from rtbench.gate import GateReport, Outcome, Verdict
 from rtbench.measure.load import contention_signs
-from rtbench.report.gate import note
+from rtbench.report.gate import SLOWER_HOST, note
 from rtbench.results import load_runs
 from rtbench.spec import load_variants
 
@@ -96,6 +97,12 @@ def test_unchanged_code_passes(baseline):
     report, busy = check(baseline)
     if report.outcome != Outcome.PASS and busy:
         pytest.skip(f"the machine was busy while timing {busy}: {describe(report)}")
+    slower = report.calibration_ms[1] / report.calibration_ms[0]
+    if report.outcome == Outcome.INCONCLUSIVE and slower > SLOWER_HOST:
+        # the host's slow hour: models move against the calibration by a few percent each, and
+        # the gate says it cannot tell (by design); a false alarm still fails below
+        pytest.skip(f"the calibration read {slower - 1:.0%} slower than the baseline's: "
+                    f"{describe(report)}")  # fmt: skip
     assert report.outcome == Outcome.PASS, describe(report)
 
 
