@@ -2,6 +2,8 @@
 torch here), so that the CLI can hold it before anything heavy is imported."""
 
 import multiprocessing
+import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
@@ -29,14 +31,21 @@ class _Apart:
     def __init__(self, measure: Measure) -> None:
         self._measure = measure
         self._ready: ProcessPoolExecutor | None = None
+        self._exiting: list[ProcessPoolExecutor] = []
+        # Before concurrent.futures' own exit hook (hooks run last registered first): a pool
+        # still exiting in the background when the interpreter ends races that hook, which then
+        # prints "Exception ignored ... Bad file descriptor" (seen once in a dozen checks).
+        threading._register_atexit(_close, weakref.ref(self))
 
     def __call__(self, names: list[str], cfg: RunConfig) -> dict:
+        self._join()  # the last run's process: long gone by now
         pool = self._ready or self._start()
-        self._ready = self._start()  # the spare, unused if this run is the last: it exits with us
+        self._ready = self._start()  # the spare, unused if this run is the last
         try:
             return pool.submit(self._measure, names, cfg).result()
         finally:
             pool.shutdown(wait=False)
+            self._exiting.append(pool)
 
     @staticmethod
     def _start() -> ProcessPoolExecutor:
@@ -44,9 +53,24 @@ class _Apart:
         pool.submit(_started)  # the process starts now, not when its call comes
         return pool
 
-    def __del__(self) -> None:
+    def _join(self) -> None:
+        while self._exiting:
+            self._exiting.pop().shutdown(wait=True)
+
+    def close(self) -> None:
+        """Every process of ours ended: the spare's, and the last run's."""
+        self._join()
         if self._ready is not None:
-            self._ready.shutdown(wait=False, cancel_futures=True)
+            self._ready.shutdown(wait=True, cancel_futures=True)
+            self._ready = None
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def _close(apart: "weakref.ref[_Apart]") -> None:
+    if (alive := apart()) is not None:
+        alive.close()
 
 
 def _started() -> None:
