@@ -282,7 +282,9 @@ def compare(
     doubt = _doubt(baseline, current, doubted_side)
     calibration = (median(r["calibration"]["median_ms"] for r in baseline),
                    median(r["calibration"]["median_ms"] for r in current))  # fmt: skip
-    session = settings.session_variance(calibration[1] / calibration[0])
+    judged = [median(r["calibration"]["median_ms"] for i, r in enumerate(runs, 1) if i not in out)
+              for runs, out in zip((baseline, current), left_out, strict=True)]  # fmt: skip
+    session = settings.session_variance(judged[1] / judged[0])  # of the runs that contrast judges
     sides = {0: quiet if enough else (b_figs, c_figs), 1: (b_figs, c_figs)}
     tested = [key for key in b_rows if key in c_rows and b_rows[key]["status"] == "ok"]
     n_tests = max(1, sum(1 + any(key in f[1] for f in c_figs) for key in tested))

@@ -161,6 +161,10 @@ def test_the_session_term_grows_where_the_calibration_read_slower():
     assert not slow_hour.failed and as_before.failed
     assert slow_hour.session_sd == pytest.approx(0.15 * math.log(1.25), rel=0.05)
     assert as_before.session_sd < 0.002
+    busy = [r | {"load": BUSY} for r in runs(43, 2, shared=1.055, machine=3.0, **quiet)]
+    with_busy = compare(baseline, runs(42, 2, shared=1.055, **quiet) + busy, settings)
+    assert with_busy.left_out == ((), (3, 4))  # and the term is of the runs the contrast judges
+    assert with_busy.session_sd < 0.002 and with_busy.calibration_ms[1] > 2 * 15.0
     said = [w for w in warnings(slow_hour) if "slower than in the baseline" in w]
     assert len(said) == 1 and "3.4% apart" in said[0]  # expm1(0.0335)
     assert not any("slower than in the baseline" in w for w in warnings(as_before))
