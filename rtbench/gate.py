@@ -12,9 +12,8 @@ After each current run from the second on (a look), a row is slower when a contr
 is above 0 and its estimate past half the threshold (ALPHA spent over the looks, split over every
 contrast of every row); same (faster: below 0 too) when every upper bound is under the threshold
 (BETA spent alike); else undecided, and another run is measured until the runs or the budget run
-out: inconclusive (exit 3), never a pass. A decided row keeps its verdict. A busy run is left out
-of the calibration contrast; with fewer than two quiet runs a side, or the calibration 2x off,
-that contrast can neither fail nor pass. Params and GMACs must match; growth fails unless allowed.
+out: inconclusive (exit 3), never a pass. A decided row keeps its verdict (busy runs, doubt:
+`compare`). Params and GMACs must match; growth fails unless allowed.
 """
 
 import enum
@@ -25,11 +24,12 @@ from statistics import median
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rtbench import results
-from rtbench.measure.load import contention_signs
 from rtbench.measure.machine import machine_differences
 from rtbench.measure.stats import Difference, Spread, spent, welch
 from rtbench.runset import (
     GateError,
+    busy_runs,
+    calibration_median,
     check_comparable,
     figures,
     levels,
@@ -44,20 +44,15 @@ DEFAULT_THRESHOLD = 0.10  # the smallest slowdown a check must fail (fraction)
 DEFAULT_ALPHA = 0.05  # false alarms: at most 1 check in 20, all rows and looks together
 DEFAULT_BETA = 0.05  # a row that grew by exactly the threshold passes at most 1 time in 20
 DEFAULT_MAX_RUNS = 8  # current runs a check measures at most (looks at 2, 3, ... of them)
-# Seconds a check may measure for. A run of the gate's workload (six detectors at 256x256, one
-# thread) takes 35-50 s on an idle 2-core AMD EPYC: 8 runs fit, and most checks decide after 2-3.
-# A run starts only when, as long as the last one, it ends within the budget.
+# Seconds a check may measure for: a run of the gate's workload takes 35-50 s on an idle 2-core
+# AMD EPYC, so 8 fit. A run starts only when, as long as the last one, it ends within the budget.
 DEFAULT_BUDGET_S = 400.0
-# On the same machine, runs contended by other jobs had calibration medians 5-6x the quiet ones:
-# past this ratio between the runs' calibration medians, doubt. Not 1.5: the 2-core Xeon's quiet
-# runs took 46 ms and 75 ms for the calibration at different hours (the host's load), with every
+# Runs contended by other jobs had calibration medians 5-6x the quiet ones: past this ratio,
+# doubt. Not 1.5: the 2-core Xeon's quiet runs took 46 ms and 75 ms at different hours, every
 # model's normalized level within 2.5% between them; 1.5 left every such check undecided.
 CALIBRATION_RATIO_WARN = 2.0
-# How far a session lands from another against the calibration: a variance of a row's contrast
-# that more runs do not shrink, sd^2 + (slope x r)^2, r how much slower (log) the check's
-# calibration read than its baseline's: in the host's slow hours the models slowed more than the
-# calibration did. Fitted (benchmarks/noise_fit.py, each session weighing alike) to the 15
-# sessions of unchanged one-thread checks on a 2-core AMD EPYC, 2 parameters: 13 df.
+# Sessions apart (Settings.session_variance): fitted by benchmarks/noise_fit.py to 15 sessions of
+# unchanged one-thread checks on a 2-core AMD EPYC, 2 parameters: 13 df.
 DEFAULT_SESSION_SD = 0.0075
 DEFAULT_SESSION_SLOPE = 0.08
 SESSION_DF = 13
@@ -141,8 +136,10 @@ class Settings(BaseModel):
     allow_growth: bool = Field(False, description="Let params and GMACs grow.")
 
     def session_variance(self, calibration_ratio: float) -> float:
-        """The session term's variance (log scale), the calibration at `calibration_ratio` x
-        the baseline's."""
+        """How far a session lands from another against the calibration, a variance (log scale)
+        more runs do not shrink: sd^2 + (slope x r)^2, r how much slower (log) the check's
+        calibration read than the baseline's (`calibration_ratio`): in the host's slow hours the
+        models slowed more than the calibration did."""
         slower = max(0.0, math.log(calibration_ratio))
         return math.log1p(self.session_sd) ** 2 + (self.session_slope * slower) ** 2
 
@@ -272,19 +269,19 @@ def compare(
     level = levels(baseline)
     b_figs, c_figs = figures(baseline, level), figures(current, level)
     # Busy runs are left out of the calibration contrast while 2 quiet runs a side remain;
-    # otherwise they stay in and the calibration is in doubt.
-    busy = (_busy(baseline), _busy(current))
+    # otherwise they stay in and that contrast is in doubt (it can neither fail nor pass; so is
+    # it with the calibration 2x off), and a row fails on the others alone.
+    busy = (busy_runs(baseline), busy_runs(current))
     quiet = tuple([f for i, f in enumerate(figs, 1) if i not in out]
                   for figs, out in zip((b_figs, c_figs), busy, strict=True))  # fmt: skip
     enough = min(map(len, quiet)) >= 2
     left_out = busy if enough else ((), ())
     doubted_side = None if enough else ("current" if busy[1] else "baseline" if busy[0] else None)
-    doubt = _doubt(baseline, current, doubted_side)
-    calibration = (median(r["calibration"]["median_ms"] for r in baseline),
-                   median(r["calibration"]["median_ms"] for r in current))  # fmt: skip
-    judged = [median(r["calibration"]["median_ms"] for i, r in enumerate(runs, 1) if i not in out)
+    calibration = (calibration_median(baseline), calibration_median(current))
+    judged = [calibration_median(runs, out)  # the runs the calibration contrast judges
               for runs, out in zip((baseline, current), left_out, strict=True)]  # fmt: skip
-    session = settings.session_variance(judged[1] / judged[0])  # of the runs that contrast judges
+    doubt = _doubt(calibration[1] / calibration[0], doubted_side)
+    session = settings.session_variance(judged[1] / judged[0])
     sides = {0: quiet if enough else (b_figs, c_figs), 1: (b_figs, c_figs)}
     tested = [key for key in b_rows if key in c_rows and b_rows[key]["status"] == "ok"]
     n_tests = max(1, sum(1 + any(key in f[1] for f in c_figs) for key in tested))
@@ -334,7 +331,7 @@ def _judge(key, b_row: dict, current: list[dict], sides: dict, settings: Setting
         pairs = zip(tables[part], (base, cur), strict=True)
         found = (pooled_table(side, key, values) for side, values in pairs)
         spreads = tuple(None if t is None else t.spread() for t in found)
-        between = Spread(session, SESSION_DF) if part == 0 and session > 0 else None
+        between = Spread(session, SESSION_DF) if part == 0 else None
         return _contrast(against, base, cur, settings, n_tests, n, spreads, between)
 
     vs_cal, vs_oth = contrast(0, "calibration"), contrast(1, "others")
@@ -391,15 +388,8 @@ def _contrast(against: str, base: list[float], cur: list[float], settings: Setti
                     current_runs=len(cur))  # fmt: skip
 
 
-def _busy(runs: list[dict]) -> tuple[int, ...]:
-    """The runs (1-based) that other work contended while they timed."""
-    return tuple(i for i, r in enumerate(runs, 1) if contention_signs(r.get("load")))
-
-
-def _doubt(baseline: list[dict], current: list[dict], busy: str | None) -> Doubt | None:
-    """`busy`: the side whose busy runs could not be left out (too few quiet runs)."""
-    ratio = (median(r["calibration"]["median_ms"] for r in current)
-             / median(r["calibration"]["median_ms"] for r in baseline))  # fmt: skip
+def _doubt(ratio: float, busy: str | None) -> Doubt | None:
+    """`ratio`: current calibration over the baseline's; `busy`: the side left with busy runs."""
     if busy or max(ratio, 1 / ratio) > CALIBRATION_RATIO_WARN:
         return Doubt(busy, ratio)
     return None

@@ -10,6 +10,7 @@ from statistics import median
 
 from rtbench import config, results
 from rtbench.config import Compare
+from rtbench.measure.load import contention_signs
 from rtbench.measure.stats import MeanSquares
 from rtbench.results import ResultsError
 
@@ -110,3 +111,13 @@ def pooled_table(tables: dict[str, tuple[frozenset, MeanSquares]], key: tuple,
     not in every run's table (its own variance is used then)."""
     rows, table = tables.get(key[1], ((), None))
     return table if key in rows and table.n == len(values) else None
+
+
+def busy_runs(runs: list[dict]) -> tuple[int, ...]:
+    """The runs (1-based) that other work contended while they timed."""
+    return tuple(i for i, r in enumerate(runs, 1) if contention_signs(r.get("load")))
+
+
+def calibration_median(runs: list[dict], left_out: tuple[int, ...] = ()) -> float:
+    """The median over `runs` (but the 1-based `left_out`) of their calibration medians."""
+    return median(r["calibration"]["median_ms"] for i, r in enumerate(runs, 1) if i not in left_out)
