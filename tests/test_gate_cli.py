@@ -160,6 +160,18 @@ def test_one_current_run_cannot_pass_even_three_times_slower(tmp_path, measured,
     assert "gate: INCONCLUSIVE" in result.output
 
 
+def test_cannot_tell_names_the_baseline_of_this_hour(tmp_path, measured):
+    runs = runs_of(measured[0], BASE_OFFSETS)
+    for run in runs:
+        run["environment"]["git_commit"] = "0123456789abcdef" * 2 + "01234567"
+    baseline = write(tmp_path / "baseline.json", runs)
+    current = tmp_path / "one.json"
+    current.write_text(json.dumps(runs_of(measured[0], [0.0])[0]))
+    result = invoke("check", current, "--baseline", baseline)
+    assert result.exit_code == 3, result.output
+    assert "rtbench baseline --at 0123456789ab --out <file>" in result.output
+
+
 def test_a_baseline_of_one_run_is_refused(tmp_path, measured):
     old = tmp_path / "old.json"  # a results.json, as baselines were written before run sets
     old.write_text(json.dumps(json.loads(measured[0].read_text())["runs"][0]))

@@ -23,7 +23,7 @@ from rtbench.cli.options import (
     VariantsDir,
 )
 from rtbench.cli.recording import check_history, record_runs
-from rtbench.gate import DEFAULTS, Settings
+from rtbench.gate import DEFAULTS, Outcome, Settings
 from rtbench.measure.apart import in_own_process
 from rtbench.spec import DEFAULT_VARIANTS_DIR
 
@@ -142,6 +142,11 @@ def check(
         console.print(render(report))
     for message in warnings(report):
         warning(message)
+    commit = base[0]["environment"].get("git_commit")
+    if report.outcome is Outcome.INCONCLUSIVE and commit and against is Against.file:
+        # what decides in any hour: the baseline's code measured now, beside this code's runs
+        say(console_text(f"to judge this hour against this hour: rtbench baseline --at "
+                         f"{commit[:12]} --out <file>, then check against <file>"))  # fmt: skip
     recorded = True
     if given is None:  # accepted as a reference for later checks only when it passed
         accepted = report.outcome.exit_code == 0

@@ -105,6 +105,9 @@ def baseline(
         BASELINE_RUNS),
     variants_dir: VariantsDir = DEFAULT_VARIANTS_DIR,
     history: HistoryPath = DEFAULT_HISTORY,
+    at: Annotated[str | None, typer.Option(
+        "--at", metavar="COMMIT", help="Measure that commit's code instead (checked out apart, "
+        "here and now): a check against it is not judged across hours.")] = None,
     *,
     options: RunOptions,
 ) -> None:  # fmt: skip
@@ -112,7 +115,7 @@ def baseline(
     baseline; say the smallest slowdown a check against it can catch, and refuse it (exit 1,
     written aside as <out>.refused.json) when that is more than the gate's threshold. The runs
     are recorded in the history, accepted. FLOPs are counted in the first run (the gate compares
-    GMACs): --no-flops is refused."""
+    GMACs): --no-flops is refused. With --at, the code of another commit measures it."""
     from functools import partial
 
     from rtbench.cli.recording import check_history, record_runs
@@ -126,6 +129,21 @@ def baseline(
     cfg = options.config()
     check_output_file(out, f"--out {out}")  # before minutes of measuring, not after
     check_history(history)
+    if at is not None:
+        from rtbench.cli.baseline_at import baseline_at
+
+        given = options.given
+        documents = baseline_at(
+            at,
+            out,
+            variants,
+            runs if "runs" in given else None,
+            variants_dir if "variants_dir" in given else None,
+            options,
+        )
+        if not record_runs(history, documents, "baseline", accepted=True):
+            raise typer.Exit(1)
+        return
     one_run = in_own_process(partial(measure, variants_dir=variants_dir, cache_dir=None))
     aside = out.with_name(out.stem + ".refused.json")  # runs that are no baseline: kept here
     documents: list[dict] = []

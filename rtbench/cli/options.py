@@ -62,10 +62,13 @@ def generated(grid: bool, only: tuple[str, ...] | None = None) -> list[Option]:
     return out
 
 
+def _flag(option: Option) -> str:
+    return tag(option.name, option.model)["flag"] or "--" + option.name.replace("_", "-")
+
+
 def _parameter(option: Option, default: Any) -> inspect.Parameter:
     info = option.model.model_fields[option.name]
-    t = tag(option.name, option.model)
-    flag = t["flag"] or "--" + option.name.replace("_", "-")
+    flag = _flag(option)
     kind, help = _cli_type(info.annotation), info.description
     if option.listed:
         flag, kind = "--" + option.param.replace("_", "-"), str
@@ -105,6 +108,22 @@ class RunOptions:
             target = data["timing"] if option.model is TimingPlan else data
             target[option.name] = self.values[option.param]
         return RunConfig.make(data)
+
+
+def as_flags(options: RunOptions) -> list[str]:
+    """The generated options set on the command line, as flags again: for a command run by
+    another rtbench (`baseline --at`). Sweep lists are not made back into flags."""
+    out = []
+    for option in options.options:
+        if option.param not in options.given or option.listed:
+            continue
+        value = options.values[option.param]
+        if isinstance(value, bool):
+            out.append(_flag(option) if value else "--no-" + _flag(option).removeprefix("--"))
+        elif value is not None:
+            text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+            out += [_flag(option), text]
+    return out
 
 
 def run_options(
