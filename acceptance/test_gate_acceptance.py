@@ -6,8 +6,8 @@ They gate as `rtbench check` does in CI (rtbench.check.run_check): whole detecto
 `rtbench baseline` measures them, each run in a process of its own, against a baseline of
 BASELINE_RUNS runs, runs measured until the gate decides. The baseline is measured here, or, with
 RTBENCH_ACCEPTANCE_BASELINE naming a run set of that workload (.ci/run names the one its gate
-step checks against: the committed one where this is its machine), read from it: its rows of
-these variants, measured in another session, as a check meets its baseline.
+step checks against: the committed baseline's code, measured here minutes before), read from
+it: its rows of these variants, measured before, as a check meets its baseline.
 
 A test that a slowdown is caught never skips: where a check misses it while other processes took
 the CPU, it checks again (at most ATTEMPTS times) and fails if the slowdown is never caught; on
