@@ -100,6 +100,23 @@ def test_the_options_given_reach_the_commits_code(repo, tmp_path, monkeypatch):
     assert not out.exists() and list(out.parent.iterdir()) == []
 
 
+def test_runs_the_commit_refused_are_kept_beside_out(repo, tmp_path):
+    """A commit whose rtbench refuses its runs as a baseline: they are kept where this code's
+    own refusal puts them, <out>.refused.json, not lost with the scratch folder."""
+    (repo / "rtbench" / "__main__.py").write_text(
+        "import pathlib, sys\n"
+        "out = pathlib.Path(sys.argv[sys.argv.index('--out') + 1])\n"
+        "out.with_name(out.stem + '.refused.json').write_text('{\"runs\": \"kept\"}')\n"
+        "raise SystemExit(1)\n"
+    )
+    commit_all(repo)
+    results = tmp_path / "results"
+    result = invoke("baseline", "--at", "HEAD", "--out", results / "b.json")
+    assert result.exit_code == 1 and "made no baseline (its exit code 1)" in result.output
+    assert (results / "b.refused.json").read_text() == '{"runs": "kept"}'
+    assert [p.name for p in results.iterdir()] == ["b.refused.json"]
+
+
 def test_a_commit_that_fails_is_said_with_its_exit_code(repo, tmp_path):
     (repo / "rtbench" / "__main__.py").write_text("raise SystemExit(5)\n")
     commit = commit_all(repo)
