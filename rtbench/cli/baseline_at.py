@@ -61,18 +61,16 @@ def checkout(repo: Path, commit: str, into: Path) -> None:
     _git("-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit, cwd=into)
 
 
-def baseline_at(ref: str, out: Path, variants: list[str] | None, runs: int | None,
+def baseline_at(ref: str, out: Path, aside: Path, variants: list[str] | None, runs: int | None,
                 variants_dir: Path | None, options: RunOptions) -> list[dict]:  # fmt: skip
-    """Measure the baseline of commit `ref` with that commit's code and write it to `out`; the
-    runs as this code reads them. Runs the child measured but did not make a baseline of (a
-    refusal, a failure, Ctrl-C) are kept beside `out`, as `<out>.refused.json`."""
+    """Measure the baseline of commit `ref` with that commit's code and write it to `out` (its
+    folder made already); the runs as this code reads them. Runs the child measured but did not
+    make a baseline of (a refusal, a failure, Ctrl-C) are kept as `aside`."""
     from rtbench.files import write_atomic
     from rtbench.results import load_runs
 
     repo, commit = resolve(ref)
     results = out.resolve().parent
-    results.mkdir(parents=True, exist_ok=True)
-    aside = out.with_name(out.stem + ".refused.json")
     console.print(console_text(f"measuring the code at {ref} ({commit[:12]}), checked out apart"))
     with tempfile.TemporaryDirectory(dir=results, prefix=".baseline-at-") as scratch:
         tree = Path(scratch) / "tree"

@@ -129,6 +129,7 @@ def baseline(
     cfg = options.config()
     check_output_file(out, f"--out {out}")  # before minutes of measuring, not after
     check_history(history)
+    aside = out.with_name(out.stem + ".refused.json")  # runs that are no baseline: kept here
     if at is not None:
         from rtbench.cli.baseline_at import baseline_at
 
@@ -136,6 +137,7 @@ def baseline(
         documents = baseline_at(
             at,
             out,
+            aside,
             variants,
             runs if "runs" in given else None,
             variants_dir if "variants_dir" in given else None,
@@ -145,7 +147,6 @@ def baseline(
             raise typer.Exit(1)
         return
     one_run = in_own_process(partial(measure, variants_dir=variants_dir, cache_dir=None))
-    aside = out.with_name(out.stem + ".refused.json")  # runs that are no baseline: kept here
     documents: list[dict] = []
     complete = False
     try:
